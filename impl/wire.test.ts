@@ -1,0 +1,305 @@
+// Tests of the wire encoding: every kind round-trips, and every truncation and single-byte corruption
+// of a frame is rejected as a WireError (exhaustively for one small message of each kind, then at random).
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { checksum } from './checksum.ts';
+import { InvariantViolation } from './errors.ts';
+import {
+  decodeMessage,
+  describeMessage,
+  encodeMessage,
+  MESSAGE_KINDS,
+  type Message,
+  WireError,
+  type WireErrorReason,
+} from './wire.ts';
+
+const counter = fc.maxSafeNat();
+const seq = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
+const block = fc.uint8Array({ maxLength: 40 });
+// Graphemes, not just ASCII: multi-byte UTF-8 must round-trip too.
+const source = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 6 });
+
+const arbitraries: { [K in Message['kind']]: fc.Arbitrary<Extract<Message, { kind: K }>> } = {
+  'log-entry': fc.record({
+    kind: fc.constant('log-entry'),
+    source,
+    seq,
+    lba: counter,
+    data: block,
+    entrySum: u32,
+  }),
+  'log-ack': fc.record({ kind: fc.constant('log-ack'), source, seq }),
+  'cp-sync': fc.record({
+    kind: fc.constant('cp-sync'),
+    source,
+    cpNumber: counter,
+    coveredSeq: counter,
+    updates: fc.array(fc.record({ vbn: counter, data: block }), { maxLength: 5 }),
+    resync: fc.boolean(),
+  }),
+  'cp-confirm': fc.record({ kind: fc.constant('cp-confirm'), source, cpNumber: counter }),
+  hello: fc.record({ kind: fc.constant('hello'), source, lastCommittedCp: counter }),
+  'hello-reply': fc.record({
+    kind: fc.constant('hello-reply'),
+    source,
+    lastCommittedCp: counter,
+    logHighSeq: counter,
+  }),
+  reject: fc.record({
+    kind: fc.constant('reject'),
+    source,
+    refused: fc.constantFrom('seq', 'cp'),
+    number: counter,
+    permanent: fc.boolean(),
+    reason: fc.string({ unit: 'grapheme', maxLength: 20 }),
+  }),
+};
+
+const anyMessage: fc.Arbitrary<Message> = fc.oneof(...Object.values(arbitraries));
+
+/** One small message of each kind, for the exhaustive corruption and truncation checks. */
+const samples: readonly Message[] = [
+  {
+    kind: 'log-entry',
+    source: 'src0',
+    seq: 7,
+    lba: 3,
+    data: Uint8Array.of(1, 2, 3, 4, 5),
+    entrySum: 0xdeadbeef,
+  },
+  { kind: 'log-ack', source: 'src0', seq: 7 },
+  {
+    kind: 'cp-sync',
+    source: 'src1',
+    cpNumber: 4,
+    coveredSeq: 17,
+    updates: [
+      { vbn: 9, data: Uint8Array.of(9, 9, 9) },
+      { vbn: 2 ** 40, data: Uint8Array.of(0xff) },
+    ],
+    resync: true,
+  },
+  { kind: 'cp-confirm', source: 'src1', cpNumber: 4 },
+  { kind: 'hello', source: 'src0', lastCommittedCp: 3 },
+  { kind: 'hello-reply', source: 'src0', lastCommittedCp: 3, logHighSeq: 21 },
+  { kind: 'reject', source: 'src0', refused: 'cp', number: 5, permanent: true, reason: 'promoted' },
+];
+
+/** A frame built by hand from the layout in wire.ts, independently of its encoder. */
+function frame(kindCode: number, payload: readonly number[], version = 1): Uint8Array {
+  const end = 12 + payload.length;
+  const bytes = new Uint8Array(end + 4);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, 0x57535043, true);
+  view.setUint16(4, version, true);
+  view.setUint16(6, kindCode, true);
+  view.setUint32(8, payload.length, true);
+  bytes.set(payload, 12);
+  view.setUint32(end, checksum(bytes.subarray(0, end)), true);
+  return bytes;
+}
+
+/** The payload prefix of source 'src0': u16 length, then UTF-8. */
+const SRC0 = [4, 0, 0x73, 0x72, 0x63, 0x30];
+const u64 = (n: number): number[] => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
+  return [...b];
+};
+
+function expectRejected(bytes: Uint8Array, reason?: WireErrorReason): WireError {
+  const result = decodeMessage(bytes);
+  expect(result).toBeInstanceOf(WireError);
+  const error = result as WireError;
+  if (reason !== undefined) expect(error.reason).toBe(reason);
+  return error;
+}
+
+describe('round trip', () => {
+  it('covers every kind with the samples', () => {
+    expect(new Set(samples.map((m) => m.kind))).toEqual(new Set(MESSAGE_KINDS));
+    for (const m of samples) expect(decodeMessage(encodeMessage(m))).toEqual(m);
+  });
+
+  for (const kind of MESSAGE_KINDS) {
+    it(`decode(encode(m)) equals m for random ${kind} messages`, () => {
+      const arbitrary = arbitraries[kind] as fc.Arbitrary<Message>;
+      fc.assert(
+        fc.property(arbitrary, (m) => {
+          expect(decodeMessage(encodeMessage(m))).toEqual(m);
+        }),
+        { numRuns: 200 },
+      );
+    });
+  }
+
+  it('decodes a frame that starts at an unaligned offset of a larger buffer', () => {
+    const bytes = encodeMessage(samples[0]!);
+    const host = new Uint8Array(bytes.length + 3);
+    host.set(bytes, 3);
+    expect(decodeMessage(host.subarray(3))).toEqual(samples[0]);
+  });
+
+  it('carries 4 KiB blocks verbatim, and the decoded block does not alias the frame', () => {
+    const data = Uint8Array.from({ length: 4096 }, (_, i) => (i * 31) & 0xff);
+    const m: Message = {
+      kind: 'cp-sync',
+      source: 'src0',
+      cpNumber: 1,
+      coveredSeq: 2,
+      updates: [{ vbn: 5, data }],
+      resync: false,
+    };
+    const bytes = encodeMessage(m);
+    expect(bytes.length).toBe(16 + 6 + 8 + 8 + 1 + 4 + 8 + 4 + 4096);
+    const decoded = decodeMessage(bytes);
+    bytes.fill(0);
+    expect(decoded).toEqual(m);
+  });
+});
+
+describe('the frame layout', () => {
+  it('matches a hand-built frame byte for byte', () => {
+    expect(encodeMessage({ kind: 'log-ack', source: 'src0', seq: 5 })).toEqual(
+      frame(2, [...SRC0, ...u64(5)]),
+    );
+    expect(
+      encodeMessage({ kind: 'hello-reply', source: 'src0', lastCommittedCp: 3, logHighSeq: 2 ** 33 }),
+    ).toEqual(frame(6, [...SRC0, ...u64(3), ...u64(2 ** 33)]));
+  });
+});
+
+describe('rejection', () => {
+  it('rejects every single-byte corruption of a small message of each kind (exhaustive)', () => {
+    let checked = 0;
+    for (const m of samples) {
+      const bytes = encodeMessage(m);
+      for (let i = 0; i < bytes.length; i++) {
+        for (let mask = 1; mask <= 0xff; mask++) {
+          const corrupt = bytes.slice();
+          corrupt[i]! ^= mask;
+          const result = decodeMessage(corrupt);
+          if (!(result instanceof WireError))
+            expect.fail(`${describeMessage(m)}: byte ${i} ^ 0x${mask.toString(16)} was accepted`);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(7 * 20 * 255);
+  });
+
+  it('rejects every truncation, and a trailing byte, of a small message of each kind (exhaustive)', () => {
+    for (const m of samples) {
+      const bytes = encodeMessage(m);
+      for (let n = 0; n < bytes.length; n++) expectRejected(bytes.subarray(0, n), 'truncated');
+      const longer = new Uint8Array(bytes.length + 1);
+      longer.set(bytes);
+      expectRejected(longer, 'bad-length');
+    }
+  });
+
+  it('rejects a random single-byte corruption of a random message', () => {
+    fc.assert(
+      fc.property(anyMessage, fc.nat(), fc.integer({ min: 1, max: 0xff }), (m, at, mask) => {
+        const bytes = encodeMessage(m);
+        bytes[at % bytes.length]! ^= mask;
+        expectRejected(bytes);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('rejects a random truncation of a random message', () => {
+    fc.assert(
+      fc.property(anyMessage, fc.nat(), (m, at) => {
+        const bytes = encodeMessage(m);
+        expectRejected(bytes.subarray(0, at % bytes.length), 'truncated');
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('rejects an unknown kind with a clear error, even when its checksum is right', () => {
+    const error = expectRejected(frame(99, [...SRC0, ...u64(1)]), 'unknown-kind');
+    expect(error.message).toBe('wire: unknown-kind: kind code 99 is not a message kind');
+    expectRejected(frame(0, SRC0), 'unknown-kind');
+  });
+
+  it('rejects another version and another magic', () => {
+    expectRejected(frame(2, [...SRC0, ...u64(5)], 2), 'bad-version');
+    const bytes = frame(2, [...SRC0, ...u64(5)]);
+    bytes.set([0x43, 0x50, 0x53, 0x58], 0);
+    expectRejected(bytes, 'bad-magic');
+  });
+
+  it('rejects a well-checksummed frame whose payload does not parse', () => {
+    const cases: [number, number[], string][] = [
+      [2, [...SRC0, ...u64(5), 0], '1 bytes left after the log-ack payload'],
+      [2, [...SRC0, ...u64(0)], 'seq 0'],
+      [2, [...SRC0, 1, 2, 3], 'overruns the payload end'],
+      [4, [...SRC0, 0, 0, 0, 0, 0, 0, 0x20, 0], 'exceeds 2^53'],
+      [5, [0, 0, ...u64(1)], 'empty source id'],
+      [5, [2, 0, 0xc3, 0x28, ...u64(1)], 'invalid UTF-8'],
+      [7, [...SRC0, 3, ...u64(1), 0, 0, 0], 'refused code 3'],
+      [3, [...SRC0, ...u64(1), ...u64(1), 2, 0, 0, 0, 0], 'boolean byte 2'],
+      [3, [...SRC0, ...u64(1), ...u64(1), 0, 0xff, 0xff, 0xff, 0xff], 'updates cannot fit'],
+      [1, [...SRC0, ...u64(1), ...u64(0), 0, 0, 0, 0, 9, 0, 0, 0, 1, 2], 'overruns the payload end'],
+    ];
+    for (const [code, payload, detail] of cases) {
+      const error = expectRejected(frame(code, payload), 'bad-payload');
+      expect(error.message).toContain(detail);
+    }
+  });
+
+  it('refuses to encode a message that breaks the format (a bug in the sender)', () => {
+    expect(() => encodeMessage({ kind: 'log-ack', source: 'src0', seq: 0 })).toThrow(InvariantViolation);
+    expect(() => encodeMessage({ kind: 'hello', source: 'src0', lastCommittedCp: 1.5 })).toThrow(
+      InvariantViolation,
+    );
+    expect(() => encodeMessage({ kind: 'hello', source: 'src0', lastCommittedCp: 2 ** 53 })).toThrow(
+      InvariantViolation,
+    );
+    expect(() => encodeMessage({ kind: 'hello', source: '', lastCommittedCp: 1 })).toThrow(
+      InvariantViolation,
+    );
+  });
+});
+
+describe('describeMessage', () => {
+  it('gives one short line per message, without block bytes', () => {
+    const data = new Uint8Array(4096).fill(0xab);
+    const updates = Array.from({ length: 12 }, (_, vbn) => ({ vbn, data }));
+    expect(
+      describeMessage({
+        kind: 'cp-sync',
+        source: 'src0',
+        cpNumber: 4,
+        coveredSeq: 17,
+        updates,
+        resync: false,
+      }),
+    ).toBe('cp-sync src0 cp=4 covered=17 updates=12');
+    expect(describeMessage({ kind: 'log-entry', source: 'src0', seq: 3, lba: 9, data, entrySum: 0xab })).toBe(
+      'log-entry src0 seq=3 lba=9 bytes=4096 sum=0x000000ab',
+    );
+    expect(
+      describeMessage({
+        kind: 'reject',
+        source: 'src1',
+        refused: 'seq',
+        number: 8,
+        permanent: true,
+        reason: 'a\nb',
+      }),
+    ).toBe('reject src1 seq=8 permanent "a\\nb"');
+    for (const m of samples) {
+      const line = describeMessage(m);
+      expect(line.startsWith(`${m.kind} ${m.source} `)).toBe(true);
+      expect(line).not.toContain('\n');
+      expect(line.length).toBeLessThan(80);
+    }
+  });
+});
