@@ -58,6 +58,12 @@ export class Disk {
     return this.blocks.size;
   }
 
+  /** The DBNs ever written, ascending: lets RAID rebuild, resync and scrub skip never-written stripes. */
+  storedDbns(): number[] {
+    if (this.failed) throw new DiskFailed(this.id);
+    return [...this.blocks.keys()].sort((a, b) => a - b);
+  }
+
   read(dbn: number): StoredBlock {
     this.check(dbn);
     this.reads++;

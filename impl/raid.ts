@@ -3,7 +3,13 @@
 // whole-disk failures, latent sector errors (checksum mismatch on read), torn writes after a power cut
 // (parity of the stripes being written may be stale until resyncParity runs on the next assembly).
 
-import type { Disk } from './disk.ts';
+import { Disk } from './disk.ts';
+import { ConfigError } from './errors.ts';
+import type { ParityCode } from './parity_code.ts';
+import type { Power } from './power.ts';
+import { primeAbove, raidDpCode, raidDpGroup } from './raid_dp.ts';
+import { raid4Code, raid4Group } from './raid4.ts';
+import { makeLayout } from './stripe.ts';
 
 export type RaidLevel = 'raid4' | 'raid_dp';
 
@@ -33,6 +39,16 @@ export interface RaidStats {
   repairedBlocks: number;
   fullStripeWrites: number;
   partialStripeWrites: number;
+  /** Blocks written onto spares by replaceAndRebuild (all-zero blocks need no write). */
+  rebuiltBlocks: number;
+  /** Bad blocks scrub found but could not reconstruct (beyond what the stripe's parity can recover). */
+  unrepairableBlocks: number;
+  /**
+   * Bad data blocks resyncParity could not repair (torn by the cut, or rotten in a stripe the cut left
+   * stale): parity now covers their bytes so they still protect their neighbours, but reads refuse
+   * them until they are overwritten.
+   */
+  sealedBlocks: number;
 }
 
 export interface RaidGroup {
@@ -60,4 +76,115 @@ export interface RaidGroup {
   resyncParity(): number;
   /** Reads every stored block, repairing latent errors; returns how many were repaired. */
   scrub(): number;
+}
+
+const LEVELS: readonly RaidLevel[] = ['raid4', 'raid_dp'];
+const MAX_DATA_DISKS = 256;
+
+/** Disks a group of this geometry needs: the data disks plus one (RAID-4) or two (RAID-DP) parity disks. */
+export function disksFor(geometry: RaidGeometry): number {
+  checkGeometry(geometry);
+  return geometry.dataDisks + (geometry.level === 'raid4' ? 1 : 2);
+}
+
+/**
+ * One line for logs, e.g.
+ * `RAID-DP (p=5): 3 data + 2 parity disks, depth 1, 9 x 64 B blocks per disk (last 1 unused), 24 VBNs`.
+ */
+export function describeGeometry(geometry: RaidGeometry): string {
+  const code = codeFor(geometry);
+  const layout = makeLayout(code, geometry.depthBlocks, geometry.blocksPerDisk);
+  const parity = code.columns - code.dataColumns;
+  const unused = geometry.blocksPerDisk - layout.stripeCount * layout.stripeDbns;
+  const tail = unused > 0 ? ` (last ${unused} unused)` : '';
+  return (
+    `${code.name}: ${code.dataColumns} data + ${parity} parity disks, depth ${geometry.depthBlocks}, ` +
+    `${geometry.blocksPerDisk} x ${geometry.blockBytes} B blocks per disk${tail}, ${layout.vbnCount} VBNs`
+  );
+}
+
+/** A group of fresh blank disks named `<idPrefix>.d0 ..`, `<idPrefix>.p` (row parity), `<idPrefix>.q` (diagonal). */
+export function createRaidGroup(
+  geometry: RaidGeometry,
+  options: { power?: Power; idPrefix?: string } = {},
+): RaidGroup {
+  checkGeometry(geometry);
+  const prefix = options.idPrefix ?? 'raid';
+  const names = diskNames(geometry, prefix);
+  const disks = names.map(
+    (id) =>
+      new Disk({
+        id,
+        blockCount: geometry.blocksPerDisk,
+        blockBytes: geometry.blockBytes,
+        ...(options.power ? { power: options.power } : {}),
+      }),
+  );
+  return groupFor(geometry, disks, prefix);
+}
+
+/**
+ * A group over existing disks, in `disks` order (data, row parity, diagonal parity): how a server
+ * re-mounts its media after a crash. Call resyncParity next if the shutdown was not clean.
+ */
+export function assembleRaidGroup(geometry: RaidGeometry, disks: readonly Disk[]): RaidGroup {
+  const needed = disksFor(geometry);
+  const label = commonPrefix(disks.map((d) => d.id)) || 'raid';
+  if (disks.length !== needed)
+    throw new ConfigError(
+      `raid group ${label}: ${geometry.level} with ${geometry.dataDisks} data disks needs ${needed} disks, got ${disks.length}`,
+    );
+  if (new Set(disks).size !== disks.length)
+    throw new ConfigError(`raid group ${label}: the same disk appears twice`);
+  for (const disk of disks) {
+    if (disk.blockBytes !== geometry.blockBytes)
+      throw new ConfigError(
+        `raid group ${label}: disk ${disk.id} has ${disk.blockBytes}-byte blocks, the geometry ${geometry.blockBytes}`,
+      );
+    if (disk.blockCount < geometry.blocksPerDisk)
+      throw new ConfigError(
+        `raid group ${label}: disk ${disk.id} holds ${disk.blockCount} blocks, the geometry needs ${geometry.blocksPerDisk}`,
+      );
+  }
+  return groupFor(geometry, disks, label);
+}
+
+function groupFor(geometry: RaidGeometry, disks: readonly Disk[], label: string): RaidGroup {
+  const name = `raid group ${label}`;
+  return geometry.level === 'raid4' ? raid4Group(geometry, disks, name) : raidDpGroup(geometry, disks, name);
+}
+
+function diskNames(geometry: RaidGeometry, prefix: string): string[] {
+  const names = Array.from({ length: geometry.dataDisks }, (_, i) => `${prefix}.d${i}`);
+  names.push(`${prefix}.p`);
+  if (geometry.level === 'raid_dp') names.push(`${prefix}.q`);
+  return names;
+}
+
+/** The shared start of the disk ids, without a trailing separator: 'src' for src.d0, src.d1, src.p. */
+function commonPrefix(ids: readonly string[]): string {
+  let prefix = ids[0] ?? '';
+  for (const id of ids) while (!id.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix.replace(/[.\-_/:]+$/, '');
+}
+
+function codeFor(geometry: RaidGeometry): ParityCode {
+  checkGeometry(geometry);
+  return geometry.level === 'raid4' ? raid4Code(geometry.dataDisks) : raidDpCode(geometry.dataDisks);
+}
+
+function checkGeometry(g: RaidGeometry): void {
+  const bad = (why: string): never => {
+    throw new ConfigError(`RAID geometry ${JSON.stringify(g)}: ${why}`);
+  };
+  if (!LEVELS.includes(g.level)) bad(`level must be one of ${LEVELS.join(', ')}`);
+  if (!Number.isInteger(g.dataDisks) || g.dataDisks < 1 || g.dataDisks > MAX_DATA_DISKS)
+    bad(`dataDisks must be an integer from 1 to ${MAX_DATA_DISKS}`);
+  if (!Number.isInteger(g.depthBlocks) || g.depthBlocks < 1) bad('depthBlocks must be a positive integer');
+  if (!Number.isInteger(g.blockBytes) || g.blockBytes < 64 || g.blockBytes % 8 !== 0)
+    bad('blockBytes must be a multiple of 8, at least 64');
+  // A RAID-DP stripe is p - 1 rows for the smallest prime p > dataDisks.
+  const rows = g.level === 'raid4' ? 1 : primeAbove(g.dataDisks) - 1;
+  if (!Number.isInteger(g.blocksPerDisk) || g.blocksPerDisk < rows * g.depthBlocks)
+    bad(`blocksPerDisk must be an integer of at least one stripe (${rows} rows x depth ${g.depthBlocks})`);
 }

@@ -1,0 +1,68 @@
+// Ready-made world specs: the geometries and timings the scenarios, campaigns and benchmarks use.
+// The two sides of every mirror differ on purpose: a RAID-4 source, a RAID-DP destination of another width.
+
+import type { RaidGeometry } from '../impl/raid.ts';
+import type { Mode, SourceSpec, WorldSpec } from './target.ts';
+
+export interface PresetOptions {
+  readonly sources?: number;
+  readonly mode?: Mode;
+  readonly blockBytes?: number;
+  readonly lbaCount?: number;
+  /** Log entries each NVLOG half holds. */
+  readonly nvlogHalfEntries?: number;
+  readonly cpIntervalTicks?: number;
+  readonly ackTimeoutTicks?: number;
+}
+
+/**
+ * A small world: per source, RAID-4 4+1 primary, a RAID-DP mirror with 6 data disks (p = 7), and a
+ * RAID-4 2+1 log file group. Volumes have room for the live image, the CP being written and two pinned
+ * base images (an out-of-sync period), each at most lbaCount data blocks plus its map.
+ */
+export function smallWorld(options: PresetOptions = {}): WorldSpec {
+  const blockBytes = options.blockBytes ?? 512;
+  const lbaCount = options.lbaCount ?? 64;
+  const halfEntries = options.nvlogHalfEntries ?? 16;
+  const mapBlocks = Math.ceil(lbaCount / (blockBytes / 4));
+  const vbnsNeeded = 4 + 5 * (lbaCount + mapBlocks);
+  const primary: RaidGeometry = {
+    level: 'raid4',
+    dataDisks: 4,
+    depthBlocks: 1,
+    blocksPerDisk: Math.ceil(vbnsNeeded / 4),
+    blockBytes,
+  };
+  const mirror: RaidGeometry = {
+    level: 'raid_dp',
+    dataDisks: 6,
+    depthBlocks: 1,
+    blocksPerDisk: Math.ceil(vbnsNeeded / 6),
+    blockBytes,
+  };
+  // The log file holds what arrives between two CPs: a few NVLOG halves' worth is plenty.
+  const logRecords = 8 * halfEntries;
+  const logFile: RaidGeometry = {
+    level: 'raid4',
+    dataDisks: 2,
+    depthBlocks: 1,
+    blocksPerDisk: Math.ceil((1 + 2 * logRecords) / 2),
+    blockBytes,
+  };
+  const sources: SourceSpec[] = Array.from({ length: options.sources ?? 1 }, (_, i) => ({
+    id: `src${i}`,
+    mode: options.mode ?? 'sync',
+    lbaCount,
+    primary,
+    mirror,
+    logFile,
+    nvramBytes: 2 * (32 + halfEntries * (blockBytes + 32)),
+  }));
+  return {
+    blockBytes,
+    cpIntervalTicks: options.cpIntervalTicks ?? 10,
+    ackTimeoutTicks: options.ackTimeoutTicks ?? 4,
+    semiSyncMaxLagEntries: 4,
+    sources,
+  };
+}

@@ -1,0 +1,367 @@
+// The simulated world: servers of one conformance target on media the world owns, a simulated network,
+// and a clock in ticks. Fault model: power cuts (now, or after the k-th media write, torn or whole),
+// partitions and lossy links, disk failures, latent sector errors and disk replacement, failover.
+// One seed, split once into a child per component, makes every run; the same seed and actions give the
+// same trace, byte for byte.
+
+import { checksum } from '../impl/checksum.ts';
+import { Disk } from '../impl/disk.ts';
+import { PowerLoss } from '../impl/errors.ts';
+import { Nvram } from '../impl/nvram.ts';
+import { Power } from '../impl/power.ts';
+import type { RaidGeometry } from '../impl/raid.ts';
+import { decodeMessage, describeMessage, WireError } from '../impl/wire.ts';
+import { Prng } from './prng.ts';
+import { type LinkFaults, PERFECT_LINK, SimNetwork } from './sim_network.ts';
+import {
+  type ConformanceTarget,
+  DESTINATION,
+  type NodeId,
+  type NodeMedia,
+  type Observation,
+  type ReadResult,
+  type TargetInstance,
+  type WorldSpec,
+} from './target.ts';
+import { writeData } from './write_identity.ts';
+
+/** What a schedule can make happen: client requests, time, and the environment's faults. */
+export type WorldAction =
+  | { readonly kind: 'write'; readonly source: NodeId; readonly lba: number }
+  | { readonly kind: 'read'; readonly source: NodeId; readonly lba: number }
+  | { readonly kind: 'tick'; readonly ticks: number }
+  | { readonly kind: 'partition'; readonly source: NodeId }
+  | { readonly kind: 'heal'; readonly source: NodeId }
+  /** Without `afterWrites`, power goes now; with it, right after the node's k-th media write from now. */
+  | { readonly kind: 'crash'; readonly node: NodeId; readonly afterWrites?: number; readonly torn?: boolean }
+  | { readonly kind: 'restart'; readonly node: NodeId }
+  | { readonly kind: 'fail-disk'; readonly node: NodeId; readonly group: string; readonly index: number }
+  | {
+      readonly kind: 'latent-error';
+      readonly node: NodeId;
+      readonly group: string;
+      readonly index: number;
+      readonly dbn: number;
+    }
+  | { readonly kind: 'replace-disk'; readonly node: NodeId; readonly group: string; readonly index: number }
+  | { readonly kind: 'failover'; readonly source: NodeId };
+
+export interface WriteRecord {
+  readonly writeId: number;
+  readonly source: NodeId;
+  readonly lba: number;
+  readonly issuedTick: number;
+  /** undefined while the client still waits. */
+  outcome?: { readonly ok: boolean; readonly error?: string; readonly tick: number };
+}
+
+export interface ReadRecord {
+  readonly source: NodeId;
+  readonly lba: number;
+  readonly tick: number;
+  readonly result: ReadResult;
+}
+
+/** A target broke the interface's contract (threw something other than a power loss). */
+export class TargetError extends Error {
+  override readonly name = 'TargetError';
+  constructor(
+    readonly target: string,
+    readonly call: string,
+    override readonly cause: unknown,
+  ) {
+    super(`target '${target}' threw in ${call}: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+export interface WorldOptions {
+  readonly spec: WorldSpec;
+  readonly target: ConformanceTarget;
+  readonly seed: number;
+  /** Faults of every source–destination link; a perfect one-tick link when absent. */
+  readonly linkFaults?: LinkFaults;
+  /** Keep the human-readable trace (on by default; a campaign may turn it off for speed). */
+  readonly trace?: boolean;
+}
+
+export function disksFor(geometry: RaidGeometry): number {
+  return geometry.dataDisks + (geometry.level === 'raid4' ? 1 : 2);
+}
+
+export class World {
+  readonly spec: WorldSpec;
+  readonly target: ConformanceTarget;
+  readonly seed: number;
+  readonly nodes: readonly NodeId[];
+  readonly media: Record<NodeId, NodeMedia>;
+  readonly network: SimNetwork;
+  readonly instance: TargetInstance;
+  readonly writes: WriteRecord[] = [];
+  readonly reads: ReadRecord[] = [];
+  readonly trace: string[] = [];
+  /** Disk faults drawn by the world's own PRNG (e.g. which block rots) come from here. */
+  readonly faultPrng: Prng;
+  private readonly keepTrace: boolean;
+  private readonly up = new Map<NodeId, boolean>();
+  private readonly writeById = new Map<number, WriteRecord>();
+  private spareCount = 0;
+  private nowTick = 0;
+
+  constructor(options: WorldOptions) {
+    this.spec = options.spec;
+    this.target = options.target;
+    this.seed = options.seed;
+    this.keepTrace = options.trace ?? true;
+    // The child seeds are drawn once, in a fixed order: adding a draw to one component never shifts another's.
+    const root = new Prng(options.seed);
+    const networkPrng = root.split();
+    this.faultPrng = root.split();
+    this.nodes = [...options.spec.sources.map((s) => s.id), DESTINATION];
+    this.media = makeMedia(options.spec);
+    this.network = new SimNetwork(networkPrng, {
+      nodes: this.nodes,
+      defaults: options.linkFaults ?? PERFECT_LINK,
+    });
+    for (const node of this.nodes) this.up.set(node, true);
+    // Booting formats blank media; a power cut cannot be armed yet, so any exception is the target's.
+    this.instance = this.guardObserve('boot', () => options.target.boot(options.spec, this.media));
+    this.routeEffects();
+  }
+
+  get now(): number {
+    return this.nowTick;
+  }
+
+  isUp(node: NodeId): boolean {
+    return this.up.get(node) ?? false;
+  }
+
+  observe(): Observation {
+    return this.guardObserve('observe', () => this.instance.observe());
+  }
+
+  writeRecord(writeId: number): WriteRecord | undefined {
+    return this.writeById.get(writeId);
+  }
+
+  /** Carries out one action; a power cut inside it crashes the node, it does not end the run. */
+  step(action: WorldAction): void {
+    switch (action.kind) {
+      case 'write':
+        return this.clientWrite(action.source, action.lba);
+      case 'read':
+        return this.clientRead(action.source, action.lba);
+      case 'tick':
+        for (let i = 0; i < action.ticks; i++) this.tickOnce();
+        return;
+      case 'partition':
+        this.network.partition(action.source, DESTINATION);
+        return this.log(`partition ${action.source}-${DESTINATION}`);
+      case 'heal':
+        this.network.heal(action.source, DESTINATION);
+        return this.log(`heal ${action.source}-${DESTINATION}`);
+      case 'crash':
+        return this.crash(action.node, action.afterWrites, action.torn ?? false);
+      case 'restart':
+        return this.restart(action.node);
+      case 'fail-disk':
+        this.disk(action.node, action.group, action.index).fail();
+        return this.log(`fail-disk ${action.node} ${action.group}[${action.index}]`);
+      case 'latent-error':
+        this.disk(action.node, action.group, action.index).plantLatentError(action.dbn);
+        return this.log(`latent-error ${action.node} ${action.group}[${action.index}] dbn=${action.dbn}`);
+      case 'replace-disk':
+        return this.replaceDisk(action.node, action.group, action.index);
+      case 'failover':
+        this.log(`failover ${action.source}`);
+        this.guard('failover', DESTINATION, () => this.instance.failover(action.source));
+        return this.routeEffects();
+    }
+  }
+
+  private clientWrite(source: NodeId, lba: number): void {
+    const writeId = this.writes.length + 1;
+    const record: WriteRecord = { writeId, source, lba, issuedTick: this.nowTick };
+    this.writes.push(record);
+    this.writeById.set(writeId, record);
+    this.log(`write ${source} lba=${lba} id=${writeId}`);
+    const data = writeData(writeId, lba, this.spec.blockBytes);
+    const writer = this.servingNode(source);
+    if (!this.isUp(writer)) {
+      record.outcome = { ok: false, error: `${writer} is down`, tick: this.nowTick };
+      return this.log(`  ack id=${writeId} error: ${writer} is down`);
+    }
+    this.guard('clientWrite', writer, () => this.instance.clientWrite(source, { writeId, lba, data }));
+    this.routeEffects();
+  }
+
+  private clientRead(source: NodeId, lba: number): void {
+    const reader = this.servingNode(source);
+    const result: ReadResult = this.isUp(reader)
+      ? (this.guard('clientRead', reader, () => this.instance.clientRead(source, lba)) ?? {
+          ok: false,
+          error: `${reader} lost power during the read`,
+        })
+      : { ok: false, error: `${reader} is down` };
+    this.reads.push({ source, lba, tick: this.nowTick, result });
+    this.log(
+      `read ${source} lba=${lba} -> ${result.ok ? `sum=${hex(checksum(result.data))}` : `error: ${result.error}`}`,
+    );
+    this.routeEffects();
+  }
+
+  /** After a failover the destination serves the source's volume. */
+  private servingNode(source: NodeId): NodeId {
+    const obs = this.isUp(DESTINATION) ? this.observe().sources[source] : undefined;
+    return obs?.relationship === 'failed-over' ? DESTINATION : source;
+  }
+
+  private tickOnce(): void {
+    this.nowTick++;
+    for (const d of this.network.tick()) {
+      if (!this.isUp(d.to)) {
+        this.log(`drop ${d.from}->${d.to} (down) ${this.describe(d.bytes)}`);
+        continue;
+      }
+      this.log(`deliver ${d.from}->${d.to}${d.duplicate ? ' (dup)' : ''} ${this.describe(d.bytes)}`);
+      this.guard('receive', d.to, () => this.instance.receive(d.to, d.from, d.bytes));
+      this.routeEffects();
+    }
+    for (const node of this.nodes) {
+      if (!this.isUp(node)) continue;
+      this.guard('tick', node, () => this.instance.tick(node));
+      this.routeEffects();
+    }
+  }
+
+  private crash(node: NodeId, afterWrites: number | undefined, torn: boolean): void {
+    if (!this.isUp(node)) return this.log(`crash ${node}: already down`);
+    const power = this.media[node]!.power;
+    if (afterWrites !== undefined) {
+      power.armCut(afterWrites, torn);
+      return this.log(`arm power cut ${node} after ${afterWrites} media writes${torn ? ', torn' : ''}`);
+    }
+    power.cut();
+    this.powerLost(node);
+  }
+
+  private restart(node: NodeId): void {
+    if (this.isUp(node)) return this.log(`restart ${node}: already up`);
+    this.media[node]!.power.restore();
+    this.up.set(node, true);
+    this.log(`restart ${node}`);
+    this.guard('restart', node, () => this.instance.restart(node));
+    this.routeEffects();
+  }
+
+  private replaceDisk(node: NodeId, group: string, index: number): void {
+    const disks = this.media[node]!.groups[group];
+    const old = disks?.[index];
+    if (!disks || !old) throw new RangeError(`no disk ${node} ${group}[${index}]`);
+    const spare = new Disk({
+      id: `${old.id}~spare${++this.spareCount}`,
+      blockCount: old.blockCount,
+      blockBytes: old.blockBytes,
+      power: this.media[node]!.power,
+    });
+    disks[index] = spare;
+    this.log(`replace-disk ${node} ${group}[${index}] with ${spare.id}`);
+    if (!this.isUp(node)) return; // The server finds the blank disk when it restarts.
+    this.guard('replaceDisk', node, () => this.instance.replaceDisk(node, group, index, spare));
+    this.routeEffects();
+  }
+
+  private disk(node: NodeId, group: string, index: number): Disk {
+    const disk = this.media[node]?.groups[group]?.[index];
+    if (!disk) throw new RangeError(`no disk ${node} ${group}[${index}]`);
+    return disk;
+  }
+
+  /** Runs a target call; a PowerLoss crashes the node whose power went, anything else is a TargetError. */
+  private guard<T>(call: string, node: NodeId, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof PowerLoss)) throw new TargetError(this.target.name, `${call}(${node})`, e);
+      // Effects the target produced before the cut were on the wire or told to the client already.
+      this.routeEffects();
+      for (const n of this.nodes) if (this.isUp(n) && !this.media[n]!.power.isOn) this.powerLost(n);
+      return undefined;
+    }
+  }
+
+  private guardObserve<T>(call: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw new TargetError(this.target.name, call, e);
+    }
+  }
+
+  private powerLost(node: NodeId): void {
+    this.up.set(node, false);
+    const dropped = this.network.dropInFlight(node);
+    this.log(
+      `power lost ${node} (media writes ${this.media[node]!.power.writes}, dropped ${dropped} in flight)`,
+    );
+    this.guardObserve('crash', () => this.instance.crash(node));
+  }
+
+  private routeEffects(): void {
+    for (const effect of this.instance.drainEffects()) {
+      if (effect.kind === 'send') {
+        this.network.send(effect.from, effect.to, effect.bytes);
+        continue;
+      }
+      const record = this.writeById.get(effect.writeId);
+      if (!record)
+        throw new TargetError(this.target.name, 'ack', new Error(`unknown write id ${effect.writeId}`));
+      if (record.outcome)
+        throw new TargetError(this.target.name, 'ack', new Error(`write ${effect.writeId} answered twice`));
+      record.outcome = effect.ok
+        ? { ok: true, tick: this.nowTick }
+        : { ok: false, error: effect.error ?? 'failed', tick: this.nowTick };
+      this.log(`  ack id=${effect.writeId} ${effect.ok ? 'ok' : `error: ${effect.error ?? 'failed'}`}`);
+    }
+  }
+
+  private describe(bytes: Uint8Array): string {
+    if (!this.keepTrace) return '';
+    const m = decodeMessage(bytes);
+    return m instanceof WireError ? `${bytes.length} bytes sum=${hex(checksum(bytes))}` : describeMessage(m);
+  }
+
+  private log(line: string): void {
+    if (this.keepTrace) this.trace.push(`${this.nowTick} ${line}`);
+  }
+}
+
+function makeMedia(spec: WorldSpec): Record<NodeId, NodeMedia> {
+  const media: Record<NodeId, NodeMedia> = {};
+  const dstPower = new Power();
+  const dstGroups: Record<string, Disk[]> = {};
+  for (const s of spec.sources) {
+    const power = new Power();
+    media[s.id] = {
+      power,
+      nvram: new Nvram(s.nvramBytes, power),
+      groups: { primary: makeDisks(`${s.id}.primary`, s.primary, power) },
+    };
+    dstGroups[`mirror:${s.id}`] = makeDisks(`${DESTINATION}.mirror-${s.id}`, s.mirror, dstPower);
+    dstGroups[`log:${s.id}`] = makeDisks(`${DESTINATION}.log-${s.id}`, s.logFile, dstPower);
+  }
+  media[DESTINATION] = { power: dstPower, groups: dstGroups };
+  return media;
+}
+
+function makeDisks(prefix: string, g: RaidGeometry, power: Power): Disk[] {
+  return Array.from(
+    { length: disksFor(g) },
+    (_, i) =>
+      new Disk({ id: `${prefix}.d${i}`, blockCount: g.blocksPerDisk, blockBytes: g.blockBytes, power }),
+  );
+}
+
+function hex(x: number): string {
+  return x.toString(16).padStart(8, '0');
+}

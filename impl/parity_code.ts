@@ -1,0 +1,156 @@
+// An XOR parity code over one stripe unit (rows x disks cells): its equations, encoding, the parity
+// a partial write touches, and reconstruction by peeling. Fault model: cells are lost (failed disk,
+// checksum mismatch); a reconstructed cell that fails its stored checksum is refused, never used.
+
+import { checksum } from './checksum.ts';
+import { asBytes, xorOf } from './parity.ts';
+
+/** Cells are numbered row * columns + column within a unit; imaginary (all-zero) cells do not appear. */
+export interface ParityEquation {
+  /** The parity cell this equation defines: the XOR of `members`. */
+  readonly parity: number;
+  readonly members: readonly number[];
+  /** `parity` and `members` together: the XOR of these cells is zero. */
+  readonly cells: readonly number[];
+}
+
+export interface ParityCode {
+  /** For messages: 'RAID-4', 'RAID-DP (p=5)'. */
+  readonly name: string;
+  readonly tolerance: number;
+  /** Disks in the group: data disks first, then parity disks. */
+  readonly columns: number;
+  readonly dataColumns: number;
+  /** Rows of cells in one unit (1 for RAID-4, p-1 for RAID-DP). */
+  readonly rows: number;
+  /** In encoding order: an equation's members that are parity cells are defined by earlier equations. */
+  readonly equations: readonly ParityEquation[];
+  /** For each cell, the indices of the equations it belongs to. */
+  readonly equationsOfCell: readonly (readonly number[])[];
+}
+
+export function makeCode(
+  shape: Pick<ParityCode, 'name' | 'tolerance' | 'columns' | 'dataColumns' | 'rows'>,
+  equations: readonly { parity: number; members: readonly number[] }[],
+): ParityCode {
+  const cellCount = shape.rows * shape.columns;
+  const equationsOfCell: number[][] = Array.from({ length: cellCount }, () => []);
+  const full = equations.map((e, index) => {
+    const cells = [e.parity, ...e.members];
+    for (const c of cells) equationsOfCell[c]!.push(index);
+    return { parity: e.parity, members: e.members, cells };
+  });
+  return { ...shape, equations: full, equationsOfCell };
+}
+
+/**
+ * Computes, in encoding order, the parity cell of every equation selected by `which` (all when
+ * omitted) from `cells`, storing each result in `cells`. A null member counts as zero; an equation
+ * whose members are all null yields null (used for deltas: "this parity does not change").
+ */
+export function encode(code: ParityCode, cells: (Uint32Array | null)[], which?: readonly boolean[]): void {
+  const sources: Uint32Array[] = [];
+  code.equations.forEach((eq, index) => {
+    if (which && !which[index]) return;
+    sources.length = 0;
+    for (const m of eq.members) {
+      const value = cells[m];
+      if (value) sources.push(value);
+    }
+    if (sources.length === 0) {
+      cells[eq.parity] = null;
+      return;
+    }
+    const out = new Uint32Array(sources[0]!.length);
+    xorOf(out, sources);
+    cells[eq.parity] = out;
+  });
+}
+
+/** Which equations a write of the cells marked in `written` changes (parity members propagate). */
+export function affectedEquations(code: ParityCode, written: readonly boolean[]): boolean[] {
+  const touched = written.slice();
+  return code.equations.map((eq) => {
+    const hit = eq.members.some((m) => touched[m]);
+    if (hit) touched[eq.parity] = true;
+    return hit;
+  });
+}
+
+/** What reconstruction knows about one unit; `load` reads a cell on demand. */
+export interface UnitCells {
+  /** Verified contents; null while unknown. */
+  readonly cells: (Uint32Array | null)[];
+  /** Cells that cannot be read (missing disk, or read with a checksum mismatch). */
+  readonly lost: boolean[];
+  /** The stored checksum of a lost cell whose disk still holds it: reconstruction must reproduce it. */
+  readonly storedSums: (number | undefined)[];
+  /**
+   * Cells known only as equation members, never as data: blocks torn by a power cut whose bytes
+   * parity covers (sealed by a resync). Their `cells` entry is set; callers must not return them.
+   */
+  readonly opaque: boolean[];
+  /** Reads `cell` if it was never read; afterwards it is either known or lost. */
+  readonly load: (cell: number) => void;
+}
+
+export interface Reconstruction {
+  /** Lost cells rebuilt (and verified where a stored checksum exists), in the order solved. */
+  readonly solved: number[];
+  /** Cells whose reconstruction disagreed with their stored checksum: stale parity or a torn write. */
+  readonly refused: number[];
+}
+
+/**
+ * Makes every cell in `targets` known if the surviving cells allow it, by peeling: an equation with
+ * exactly one unknown cell gives that cell as the XOR of the others. Equations through the targets
+ * are tried first, so a one-loss read costs one row. For RAID-DP and two lost disks this walks the
+ * reconstruction chains of Corbett et al. (each step a diagonal, then a row); it also handles losses
+ * scattered over more disks, as far as the equations determine them. Unreachable targets stay null.
+ */
+export function reconstruct(code: ParityCode, unit: UnitCells, targets: readonly number[]): Reconstruction {
+  const result: Reconstruction = { solved: [], refused: [] };
+  const refused = new Set<number>();
+  const pending = (): boolean => targets.some((t) => unit.cells[t] === null && !refused.has(t));
+  for (const t of targets) unit.load(t);
+  const first = new Set<number>();
+  for (const t of targets) for (const e of code.equationsOfCell[t]!) first.add(e);
+  for (const e of first) if (pending()) solveEquation(code.equations[e]!, unit, refused, result);
+  let progress = true;
+  while (progress && pending()) {
+    progress = false;
+    for (const eq of code.equations) {
+      if (!pending()) break;
+      if (solveEquation(eq, unit, refused, result)) progress = true;
+    }
+  }
+  return result;
+}
+
+/** Solves `eq` if it has exactly one unknown cell; reads the others only then. */
+function solveEquation(
+  eq: ParityEquation,
+  unit: UnitCells,
+  refused: Set<number>,
+  result: Reconstruction,
+): boolean {
+  const unknownCount = (): number => eq.cells.filter((c) => unit.cells[c] === null && unit.lost[c]).length;
+  if (unknownCount() !== 1) return false;
+  for (const c of eq.cells) unit.load(c);
+  const unknown = eq.cells.filter((c) => unit.cells[c] === null);
+  if (unknown.length !== 1) return false;
+  const target = unknown[0]!;
+  if (refused.has(target)) return false;
+  const sources = eq.cells.filter((c) => c !== target).map((c) => unit.cells[c]!);
+  const value = new Uint32Array(sources[0]!.length);
+  xorOf(value, sources);
+  const sum = unit.storedSums[target];
+  if (sum !== undefined && checksum(asBytes(value)) !== sum) {
+    refused.add(target);
+    result.refused.push(target);
+    return false;
+  }
+  unit.cells[target] = value;
+  result.solved.push(target);
+  return true;
+}

@@ -1,0 +1,271 @@
+// The reference implementation as a conformance target: source and destination servers behind the
+// same interface any user's implementation offers (harness/target.ts). Messages cross the wire as
+// checksummed bytes; a frame that fails to decode is dropped, never applied. Canary variations (each
+// one deliberate bug) are built from the same code with one flag set.
+
+import type {
+  ConformanceTarget,
+  Effect,
+  NodeId,
+  NodeMedia,
+  Observation,
+  ReadResult,
+  SourceObservation,
+  TargetInstance,
+  WorldSpec,
+} from '../harness/target.ts';
+import { type DestinationConfig, DestinationServer } from './destination_server.ts';
+import type { Disk } from './disk.ts';
+import { type SourceConfig, SourceServer } from './source_server.ts';
+import { decodeMessage, encodeMessage, WireError } from './wire.ts';
+
+export const DESTINATION_ID = 'dst';
+
+/** One deliberate bug each; all off is the reference implementation. */
+export interface Variation {
+  /** The prior art: VBN updates written at the source's disk block numbers, bypassing the destination's RAID. */
+  readonly applyByDiskBlockNumber?: boolean;
+  /** Store-and-forward: no CP sync; the destination applies its log file on its own timer. */
+  readonly storeAndForward?: boolean;
+  /** Sync writes acknowledged before the destination logged them. */
+  readonly ackBeforeMirror?: boolean;
+  /** Failover promotes the mirror without replaying the log file. */
+  readonly failoverWithoutReplay?: boolean;
+  /** Blocks freed in a CP reused within that same CP. */
+  readonly reuseFreedBeforeCommit?: boolean;
+}
+
+export function referenceTarget(
+  name = 'reference',
+  description = 'the reference implementation',
+  variation: Variation = {},
+  expected: 'pass' | 'fail' = 'pass',
+): ConformanceTarget {
+  return {
+    name,
+    description,
+    expected,
+    boot: (spec, media) => new ReferenceWorld(spec, media, variation),
+  };
+}
+
+class ReferenceWorld implements TargetInstance {
+  private readonly spec: WorldSpec;
+  private readonly media: Readonly<Record<NodeId, NodeMedia>>;
+  private readonly variation: Variation;
+  private readonly sources = new Map<NodeId, SourceServer>();
+  private destination: DestinationServer | null;
+  private effects: Effect[] = [];
+  /** The last values seen while a server was up: what an operator's console still shows when it is down. */
+  private readonly lastSeen = new Map<NodeId, { primaryCp: number; mirrorCp: number; promoted: boolean }>();
+  /** Frames dropped because they did not decode: corrupted or truncated on the way. */
+  rejectedFrames = 0;
+
+  constructor(spec: WorldSpec, media: Readonly<Record<NodeId, NodeMedia>>, variation: Variation) {
+    this.spec = spec;
+    this.media = media;
+    this.variation = variation;
+    for (const s of spec.sources)
+      this.sources.set(s.id, SourceServer.format(this.sourceConfig(s.id), this.sourceMedia(s.id)));
+    this.destination = DestinationServer.format(this.destinationConfig(), this.media[DESTINATION_ID]!);
+    for (const s of spec.sources) this.lastSeen.set(s.id, { primaryCp: 0, mirrorCp: 0, promoted: false });
+  }
+
+  clientWrite(source: NodeId, write: { writeId: number; lba: number; data: Uint8Array }): void {
+    if (this.promoted(source)) this.destination!.clientWrite(source, write.writeId, write.lba, write.data);
+    else this.sourceServer(source).clientWrite(write.writeId, write.lba, write.data);
+    this.collect();
+  }
+
+  clientRead(source: NodeId, lba: number): ReadResult {
+    try {
+      const data = this.promoted(source)
+        ? this.destination!.clientRead(source, lba)
+        : this.sourceServer(source).clientRead(lba);
+      return { ok: true, data };
+    } catch (e) {
+      if (e instanceof RangeError || (e instanceof Error && e.name === 'RaidFailure'))
+        return { ok: false, error: e.message };
+      throw e;
+    }
+  }
+
+  receive(to: NodeId, from: NodeId, bytes: Uint8Array): void {
+    const message = decodeMessage(bytes);
+    if (message instanceof WireError) {
+      this.rejectedFrames++;
+      return;
+    }
+    if (to === DESTINATION_ID) this.destination?.receive(from, message);
+    else this.sources.get(to)?.receive(message);
+    this.collect();
+  }
+
+  tick(node: NodeId): void {
+    if (node === DESTINATION_ID) this.destination?.tick();
+    else this.sources.get(node)?.tick();
+    this.collect();
+  }
+
+  drainEffects(): Effect[] {
+    this.collect();
+    const out = this.effects;
+    this.effects = [];
+    return out;
+  }
+
+  crash(node: NodeId): void {
+    // Memory is gone; only the media remain. Effects not yet drained were never sent.
+    this.remember();
+    if (node === DESTINATION_ID) this.destination = null;
+    else this.sources.delete(node);
+  }
+
+  restart(node: NodeId): void {
+    if (node === DESTINATION_ID)
+      this.destination = DestinationServer.recover(this.destinationConfig(), this.media[node]!);
+    else this.sources.set(node, SourceServer.recover(this.sourceConfig(node), this.sourceMedia(node)));
+    this.collect();
+  }
+
+  failover(source: NodeId): void {
+    if (!this.destination) throw new Error('failover needs the destination up');
+    this.destination.failover(source);
+    this.remember();
+    this.collect();
+  }
+
+  replaceDisk(node: NodeId, group: string, index: number, spare: Disk): void {
+    if (node === DESTINATION_ID) this.destination?.replaceDisk(group, index, spare);
+    else this.sources.get(node)?.replaceDisk(index, spare);
+  }
+
+  observe(): Observation {
+    this.remember();
+    const sources: Record<NodeId, SourceObservation> = {};
+    for (const s of this.spec.sources) {
+      const server = this.sources.get(s.id);
+      const seen = this.lastSeen.get(s.id)!;
+      sources[s.id] = {
+        up: server !== undefined,
+        relationship: seen.promoted ? 'failed-over' : server ? server.relationshipState : 'out-of-sync',
+        primaryCp: seen.primaryCp,
+        mirrorCp: seen.mirrorCp,
+        cpInProgress: server?.cpInProgress ?? false,
+        pendingWrites: server?.pendingWrites ?? 0,
+      };
+    }
+    return { destinationUp: this.destination !== null, sources };
+  }
+
+  readPrimaryCommitted(source: NodeId, lba: number): Uint8Array {
+    return this.sourceServer(source).readCommitted(lba);
+  }
+
+  readMirrorCommitted(source: NodeId, lba: number): Uint8Array {
+    return this.dst().readCommitted(source, lba);
+  }
+
+  liveVbns(source: NodeId, side: 'primary' | 'mirror'): number[] {
+    return side === 'primary' ? this.sourceServer(source).liveVbns() : this.dst().liveVbns(source);
+  }
+
+  readVbn(source: NodeId, side: 'primary' | 'mirror', vbn: number): Uint8Array {
+    return side === 'primary' ? this.sourceServer(source).readVbn(vbn) : this.dst().readVbn(source, vbn);
+  }
+
+  logFile(source: NodeId) {
+    return this.dst()
+      .logRecords(source)
+      .map((r) => ({ source, seq: r.seq, lba: r.lba, data: r.data }));
+  }
+
+  private remember(): void {
+    for (const s of this.spec.sources) {
+      const seen = this.lastSeen.get(s.id)!;
+      const server = this.sources.get(s.id);
+      if (server) seen.primaryCp = server.committedCp;
+      if (this.destination) {
+        seen.mirrorCp = this.destination.mirrorCp(s.id);
+        seen.promoted = this.destination.isPromoted(s.id);
+      }
+    }
+  }
+
+  private promoted(source: NodeId): boolean {
+    return this.destination?.isPromoted(source) ?? this.lastSeen.get(source)?.promoted ?? false;
+  }
+
+  private collect(): void {
+    for (const [id, server] of this.sources)
+      for (const e of server.takeEffects())
+        this.effects.push(
+          e.kind === 'send'
+            ? { kind: 'send', from: id, to: DESTINATION_ID, bytes: encodeMessage(e.message) }
+            : { ...e, node: id },
+        );
+    if (!this.destination) return;
+    for (const e of this.destination.takeEffects())
+      this.effects.push(
+        e.kind === 'send'
+          ? { kind: 'send', from: DESTINATION_ID, to: e.to, bytes: encodeMessage(e.message) }
+          : { ...e, node: DESTINATION_ID },
+      );
+  }
+
+  private sourceServer(id: NodeId): SourceServer {
+    const server = this.sources.get(id);
+    if (!server) throw new RangeError(`source ${id} is down`);
+    return server;
+  }
+
+  private dst(): DestinationServer {
+    if (!this.destination) throw new RangeError('the destination is down');
+    return this.destination;
+  }
+
+  private sourceConfig(id: NodeId): SourceConfig {
+    const s = this.spec.sources.find((x) => x.id === id);
+    if (!s) throw new RangeError(`no source '${id}' in this world`);
+    return {
+      id,
+      mode: s.mode,
+      lbaCount: s.lbaCount,
+      geometry: s.primary,
+      cpIntervalTicks: this.spec.cpIntervalTicks,
+      ackTimeoutTicks: this.spec.ackTimeoutTicks,
+      semiSyncMaxLagEntries: this.spec.semiSyncMaxLagEntries,
+      unsafeAckBeforeMirror: this.variation.ackBeforeMirror === true,
+      unsafeReuseFreedBeforeCommit: this.variation.reuseFreedBeforeCommit === true,
+    };
+  }
+
+  private sourceMedia(id: NodeId) {
+    const m = this.media[id];
+    if (!m?.nvram || !m.groups.primary) throw new RangeError(`source '${id}' has no NVRAM or primary group`);
+    return { nvram: m.nvram, disks: m.groups.primary };
+  }
+
+  private destinationConfig(): DestinationConfig {
+    const v = this.variation;
+    return {
+      id: DESTINATION_ID,
+      cpIntervalTicks: this.spec.cpIntervalTicks,
+      mirrors: this.spec.sources.map((s) => ({
+        source: s.id,
+        lbaCount: s.lbaCount,
+        mirror: s.mirror,
+        logFile: s.logFile,
+      })),
+      ...(v.applyByDiskBlockNumber
+        ? {
+            unsafeApplyByDbn: {
+              sourceGeometry: Object.fromEntries(this.spec.sources.map((s) => [s.id, s.primary])),
+            },
+          }
+        : {}),
+      ...(v.failoverWithoutReplay ? { unsafeFailoverWithoutReplay: true } : {}),
+      ...(v.storeAndForward ? { unsafeStoreAndForward: true } : {}),
+    };
+  }
+}

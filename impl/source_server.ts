@@ -1,0 +1,448 @@
+// The source storage server: logs client writes in its NVLOG, forwards them, acknowledges per mode,
+// runs CPs and their CP sync phase, detects a lost link, resynchronises incrementally, recovers after
+// a crash. Sans-I/O: inputs in (writes, reads, messages, ticks), effects out; media are handed to it.
+// Fault model: a power cut may fall after any media write of any method (PowerLoss propagates out and
+// the caller discards this object); see docs/reference-protocol.md for why each step is ordered so.
+
+import type { Disk } from './disk.ts';
+import { assert } from './errors.ts';
+import { Nvlog } from './nvlog.ts';
+import type { Nvram } from './nvram.ts';
+import { assembleRaidGroup, type RaidGeometry, type RaidGroup } from './raid.ts';
+import { Volume } from './volume.ts';
+import type { Message } from './wire.ts';
+
+export type Mode = 'sync' | 'strict-sync' | 'semi-sync';
+export type SourceRelationship = 'in-sync' | 'out-of-sync' | 'resyncing' | 'failed-over';
+
+export interface SourceConfig {
+  readonly id: string;
+  readonly mode: Mode;
+  readonly lbaCount: number;
+  readonly geometry: RaidGeometry;
+  readonly cpIntervalTicks: number;
+  readonly ackTimeoutTicks: number;
+  readonly semiSyncMaxLagEntries: number;
+  /** Deliberate bug for canary targets: acknowledge sync writes before the destination logged them. */
+  readonly unsafeAckBeforeMirror?: boolean;
+  /** Deliberate bug for canary targets: reuse blocks freed in a CP within that same CP. */
+  readonly unsafeReuseFreedBeforeCommit?: boolean;
+}
+
+export interface SourceMedia {
+  readonly nvram: Nvram;
+  readonly disks: Disk[];
+}
+
+export type SourceEffect =
+  | { readonly kind: 'send'; readonly message: Message }
+  | { readonly kind: 'ack'; readonly writeId: number; readonly ok: boolean; readonly error?: string };
+
+interface PendingWrite {
+  readonly writeId: number;
+  readonly lba: number;
+  readonly data: Uint8Array;
+}
+
+/** A CP sync sent and not yet confirmed: at most one at a time (the frozen NVLOG half waits for it). */
+interface AwaitedCp {
+  readonly cpNumber: number;
+  readonly coveredSeq: number;
+  readonly resync: boolean;
+}
+
+export class SourceServer {
+  readonly config: SourceConfig;
+  private readonly raid: RaidGroup;
+  private readonly volume: Volume;
+  private nvlog: Nvlog;
+  private readonly media: SourceMedia;
+  private effects: SourceEffect[] = [];
+  private relationship: SourceRelationship;
+  private nextSeq: number;
+  /** The highest seq forwarded to the destination, and the highest it acknowledged. */
+  private sentSeq: number;
+  private ackedSeq: number;
+  /** Writes in the NVLOG whose client still waits for the destination's log-ack, by seq. */
+  private readonly waiting = new Map<number, number>();
+  /** Writes that could not enter the NVLOG (both halves busy): back-pressure, in arrival order. */
+  private readonly stalled: PendingWrite[] = [];
+  private awaited: AwaitedCp | null = null;
+  private nowTick = 0;
+  private lastCpTick = 0;
+  /** When the oldest request still unanswered was sent, or answered last: null when nothing waits. */
+  private waitingSinceTick: number | null = null;
+  private lastHelloTick = 0;
+
+  private constructor(
+    config: SourceConfig,
+    media: SourceMedia,
+    raid: RaidGroup,
+    volume: Volume,
+    nvlog: Nvlog,
+  ) {
+    this.config = config;
+    this.media = media;
+    this.raid = raid;
+    this.volume = volume;
+    this.nvlog = nvlog;
+    this.nextSeq = Math.max(nvlog.lastSeq, volume.coveredSeq) + 1;
+    this.sentSeq = this.nextSeq - 1;
+    this.ackedSeq = this.nextSeq - 1;
+    this.relationship = 'in-sync';
+  }
+
+  /** A new source on blank media: formats the volume (CP 0, the same image the mirror starts from). */
+  static format(config: SourceConfig, media: SourceMedia): SourceServer {
+    const raid = assembleRaidGroup(config.geometry, media.disks);
+    const volume = Volume.format(raid, { lbaCount: config.lbaCount, ...volumeOptions(config) });
+    const nvlog = Nvlog.format(media.nvram, { blockBytes: config.geometry.blockBytes });
+    return new SourceServer(config, media, raid, volume, nvlog);
+  }
+
+  /**
+   * Restart after a power cut: parity resync (a cut may have left a stripe's parity stale), mount the
+   * newest valid root, pin the images the mirror may hold, replay the NVLOG entries after the root's
+   * coveredSeq, commit them in a recovery CP, clear the NVLOG, and ask the destination where it stands.
+   */
+  static recover(config: SourceConfig, media: SourceMedia): SourceServer {
+    const raid = assembleRaidGroup(config.geometry, media.disks);
+    raid.resyncParity();
+    const volume = Volume.mount(raid, volumeOptions(config));
+    const blockBytes = config.geometry.blockBytes;
+    const recovered = Nvlog.recover(media.nvram, { blockBytes });
+    volume.pinBaseImages();
+    for (const e of recovered.entriesAfter(volume.coveredSeq)) volume.write(e.lba, e.data);
+    const lastSeq = Math.max(recovered.lastSeq, volume.coveredSeq);
+    volume.cp(lastSeq);
+    // Every entry is now covered by a committed root: an empty log is the same log.
+    const nvlog = Nvlog.format(media.nvram, { blockBytes });
+    const server = new SourceServer(config, media, raid, volume, nvlog);
+    server.nextSeq = lastSeq + 1;
+    server.sentSeq = lastSeq;
+    server.ackedSeq = lastSeq;
+    server.relationship = 'out-of-sync';
+    server.sendHello();
+    return server;
+  }
+
+  takeEffects(): SourceEffect[] {
+    const out = this.effects;
+    this.effects = [];
+    return out;
+  }
+
+  // Client requests.
+
+  clientWrite(writeId: number, lba: number, data: Uint8Array): void {
+    if (!Number.isInteger(lba) || lba < 0 || lba >= this.config.lbaCount)
+      return this.answer(writeId, false, `LBA ${lba} outside the volume (0..${this.config.lbaCount - 1})`);
+    const write = { writeId, lba, data };
+    // Later writes queue behind stalled ones: a client sees its writes applied in the order it sent them.
+    if (this.stalled.length > 0) {
+      this.stalled.push(write);
+      return;
+    }
+    if (!this.accept(write)) this.stalled.push(write);
+  }
+
+  clientRead(lba: number): Uint8Array {
+    if (!Number.isInteger(lba) || lba < 0 || lba >= this.config.lbaCount)
+      throw new RangeError(`LBA ${lba} outside the volume (0..${this.config.lbaCount - 1})`);
+    return this.volume.read(lba);
+  }
+
+  // Messages.
+
+  receive(m: Message): void {
+    if (m.source !== this.config.id) return; // Not for this relationship: a misrouted message is ignored.
+    switch (m.kind) {
+      case 'log-ack':
+        return this.onLogAck(m.seq);
+      case 'cp-confirm':
+        return this.onCpConfirm(m.cpNumber);
+      case 'hello-reply':
+        return this.onHelloReply(m.lastCommittedCp);
+      case 'reject':
+        if (m.permanent) this.fence(m.reason);
+        return;
+      default:
+        return; // log-entry, cp-sync and hello flow the other way; a source ignores them.
+    }
+  }
+
+  tick(): void {
+    this.nowTick++;
+    if (this.relationship === 'failed-over') return;
+    if (this.relationship !== 'out-of-sync' && this.timedOut()) this.goOutOfSync();
+    if (
+      this.relationship === 'out-of-sync' &&
+      this.nowTick - this.lastHelloTick >= this.config.ackTimeoutTicks
+    )
+      this.sendHello();
+    if (this.nowTick - this.lastCpTick >= this.config.cpIntervalTicks) this.startCp();
+    this.drainStalled();
+  }
+
+  replaceDisk(index: number, spare: Disk): void {
+    this.media.disks[index] = spare;
+    this.raid.replaceAndRebuild(index, spare);
+  }
+
+  // Observation.
+
+  get relationshipState(): SourceRelationship {
+    return this.relationship;
+  }
+
+  get committedCp(): number {
+    return this.volume.cpNumber;
+  }
+
+  get cpInProgress(): boolean {
+    return this.awaited !== null;
+  }
+
+  get pendingWrites(): number {
+    return this.waiting.size + this.stalled.length;
+  }
+
+  readCommitted(lba: number): Uint8Array {
+    return this.volume.readCommitted(lba);
+  }
+
+  liveVbns(): number[] {
+    return this.volume.liveVbns();
+  }
+
+  readVbn(vbn: number): Uint8Array {
+    return this.volume.readVbn(vbn);
+  }
+
+  // Writes.
+
+  /** Logs, applies and forwards one write; false when the NVLOG has no room (the write must wait). */
+  private accept(w: PendingWrite): boolean {
+    if (this.relationship === 'failed-over') {
+      this.answer(
+        w.writeId,
+        false,
+        'the relationship was failed over: this source no longer serves the volume',
+      );
+      return true;
+    }
+    if (this.config.mode === 'strict-sync' && this.relationship !== 'in-sync') {
+      this.answer(w.writeId, false, `strict-sync: relationship is ${this.relationship}, write refused`);
+      return true;
+    }
+    const seq = this.nextSeq;
+    if (!this.nvlog.append(seq, w.lba, w.data)) {
+      // The active half is full: that starts a CP, whose fresh half takes the write, unless the other
+      // half is still frozen by an unconfirmed CP; then the write waits (back-pressure, never dropped).
+      if (!this.startCp() || !this.nvlog.append(seq, w.lba, w.data)) return false;
+    }
+    this.nextSeq++;
+    this.volume.write(w.lba, w.data);
+    if (this.relationship !== 'in-sync') {
+      // Out of sync or resyncing: acknowledged after the local NVLOG alone (strict-sync refused above).
+      this.answer(w.writeId, true);
+      return true;
+    }
+    this.forward(seq, w.lba, w.data);
+    const lag = seq - this.ackedSeq;
+    const mustWait =
+      this.config.mode === 'semi-sync'
+        ? lag > this.config.semiSyncMaxLagEntries
+        : !this.config.unsafeAckBeforeMirror;
+    if (mustWait) this.waiting.set(seq, w.writeId);
+    else this.answer(w.writeId, true);
+    return true;
+  }
+
+  private forward(seq: number, lba: number, data: Uint8Array): void {
+    this.send({ kind: 'log-entry', source: this.config.id, seq, lba, data, entrySum: 0 });
+    this.sentSeq = Math.max(this.sentSeq, seq);
+    this.expectAnswer();
+  }
+
+  private drainStalled(): void {
+    while (this.stalled.length > 0 && this.accept(this.stalled[0]!)) this.stalled.shift();
+  }
+
+  private onLogAck(seq: number): void {
+    if (this.relationship === 'out-of-sync' || seq <= this.ackedSeq) return;
+    this.ackedSeq = Math.min(seq, this.sentSeq);
+    for (const [waitingSeq, writeId] of this.waiting) {
+      if (waitingSeq > this.ackedSeq) continue;
+      this.waiting.delete(waitingSeq);
+      this.answer(writeId, true);
+    }
+    this.answered();
+  }
+
+  // Consistency points.
+
+  /**
+   * Starts CP n: freeze the active NVLOG half, write data and metadata, then the source's own root;
+   * in sync, ship the VBN updates and keep the frozen half until the destination confirms. False when
+   * a CP is still unconfirmed (at most one is).
+   */
+  private startCp(): boolean {
+    if (this.awaited !== null || this.relationship === 'failed-over') return false;
+    const frozen = this.nvlog.freeze();
+    assert(frozen, 'source: with no CP unconfirmed, the other NVLOG half is free');
+    const coveredSeq = this.nextSeq - 1;
+    const cp = this.volume.beginCp(coveredSeq);
+    this.volume.commit(cp);
+    this.lastCpTick = this.nowTick;
+    if (this.relationship === 'in-sync') {
+      this.awaited = { cpNumber: cp.cpNumber, coveredSeq, resync: false };
+      this.send({
+        kind: 'cp-sync',
+        source: this.config.id,
+        cpNumber: cp.cpNumber,
+        coveredSeq,
+        updates: cp.updates,
+        resync: false,
+      });
+      this.expectAnswer();
+    } else {
+      // Out of sync the CP is local: it completes at once, and the pinned base keeps resync incremental.
+      this.nvlog.release();
+    }
+    return true;
+  }
+
+  private onCpConfirm(cpNumber: number): void {
+    const awaited = this.awaited;
+    if (awaited === null || awaited.cpNumber !== cpNumber) return; // A duplicate or a stale confirm.
+    this.awaited = null;
+    this.answered();
+    if (!awaited.resync) {
+      this.nvlog.release();
+      this.drainStalled();
+      return;
+    }
+    // The mirror holds the transfer's image: forward what the NVLOG holds after it, then in sync again.
+    this.volume.unpinBaseImages();
+    this.resumeForwarding(awaited.coveredSeq);
+    this.drainStalled();
+  }
+
+  // Link loss and resync.
+
+  private timedOut(): boolean {
+    return (
+      this.waitingSinceTick !== null && this.nowTick - this.waitingSinceTick >= this.config.ackTimeoutTicks
+    );
+  }
+
+  private goOutOfSync(): void {
+    // Pin first: from here on local CPs may free blocks of the images the mirror may still hold.
+    this.volume.pinBaseImages();
+    this.relationship = 'out-of-sync';
+    if (this.awaited !== null) {
+      if (!this.awaited.resync) this.nvlog.release();
+      this.awaited = null;
+    }
+    for (const [seq, writeId] of this.waiting) {
+      this.waiting.delete(seq);
+      // A strict-sync write is never acknowledged unmirrored; its outcome is indeterminate, not lost.
+      if (this.config.mode === 'strict-sync')
+        this.answer(writeId, false, 'strict-sync: destination unreachable before the write was mirrored');
+      else this.answer(writeId, true);
+    }
+    this.waitingSinceTick = null;
+    this.sendHello();
+  }
+
+  private sendHello(): void {
+    this.lastHelloTick = this.nowTick;
+    this.send({ kind: 'hello', source: this.config.id, lastCommittedCp: this.volume.cpNumber });
+  }
+
+  /**
+   * The destination answered: its mirror is at CP `mirrorCp`. Commit what is in memory, make the CP
+   * number's parity differ from the mirror's (the transfer's root must not overwrite the root slot of
+   * the mirror's committed image), then send the blocks changed since that image in one transfer.
+   */
+  private onHelloReply(mirrorCp: number): void {
+    if (this.relationship !== 'out-of-sync' || this.awaited !== null) return;
+    this.relationship = 'resyncing';
+    if (mirrorCp === this.volume.cpNumber && this.volume.dirtyCount === 0) {
+      this.volume.unpinBaseImages();
+      return this.resumeForwarding(this.volume.coveredSeq);
+    }
+    this.localCp();
+    if ((this.volume.cpNumber - mirrorCp) % 2 === 0) this.localCp();
+    const updates = this.volume.changedBlocksSince(mirrorCp) ?? this.volume.allLiveBlocks();
+    const coveredSeq = this.volume.coveredSeq;
+    this.awaited = { cpNumber: this.volume.cpNumber, coveredSeq, resync: true };
+    this.send({
+      kind: 'cp-sync',
+      source: this.config.id,
+      cpNumber: this.volume.cpNumber,
+      coveredSeq,
+      updates,
+      resync: true,
+    });
+    this.expectAnswer();
+  }
+
+  /**
+   * In sync again from `coveredSeq` on: what was forwarded before the link broke and never acknowledged
+   * is forgotten (the transfer covers it), and the NVLOG's later entries go out in seq order.
+   */
+  private resumeForwarding(coveredSeq: number): void {
+    this.relationship = 'in-sync';
+    this.sentSeq = coveredSeq;
+    this.ackedSeq = coveredSeq;
+    for (const e of this.nvlog.entriesAfter(coveredSeq)) this.forward(e.seq, e.lba, e.data);
+  }
+
+  /** A CP that commits locally at once (out of sync, or before a resync transfer). */
+  private localCp(): void {
+    if (!this.nvlog.hasFrozen) this.nvlog.freeze();
+    this.volume.cp(this.nextSeq - 1);
+    this.nvlog.release();
+    this.lastCpTick = this.nowTick;
+  }
+
+  /** The destination was promoted: this source no longer owns the volume; pending clients fail. */
+  private fence(reason: string): void {
+    this.relationship = 'failed-over';
+    for (const [seq, writeId] of this.waiting) {
+      this.waiting.delete(seq);
+      this.answer(writeId, false, `failed over: ${reason}`);
+    }
+    for (const w of this.stalled.splice(0)) this.answer(w.writeId, false, `failed over: ${reason}`);
+    this.awaited = null;
+    this.waitingSinceTick = null;
+  }
+
+  // Plumbing.
+
+  private expectAnswer(): void {
+    if (this.waitingSinceTick === null) this.waitingSinceTick = this.nowTick;
+  }
+
+  /** An answer arrived: restart the timeout if more is awaited, stop it if nothing is. */
+  private answered(): void {
+    const stillWaiting = this.awaited !== null || this.ackedSeq < this.sentSeq;
+    this.waitingSinceTick = stillWaiting ? this.nowTick : null;
+  }
+
+  private send(message: Message): void {
+    this.effects.push({ kind: 'send', message });
+  }
+
+  private answer(writeId: number, ok: boolean, error?: string): void {
+    this.effects.push(
+      ok ? { kind: 'ack', writeId, ok } : { kind: 'ack', writeId, ok, error: error ?? 'failed' },
+    );
+  }
+}
+
+function volumeOptions(config: SourceConfig): { unsafeReuseFreedBeforeCommit?: boolean } {
+  return config.unsafeReuseFreedBeforeCommit ? { unsafeReuseFreedBeforeCommit: true } : {};
+}
