@@ -10,7 +10,7 @@ import { PowerLoss } from '../impl/errors.ts';
 import { Nvram } from '../impl/nvram.ts';
 import { Power } from '../impl/power.ts';
 import type { RaidGeometry } from '../impl/raid.ts';
-import { decodeMessage, describeMessage, WireError } from '../impl/wire.ts';
+import { decodeMessage, describeMessage, type Message, WireError } from '../impl/wire.ts';
 import { Prng } from './prng.ts';
 import { type LinkFaults, PERFECT_LINK, SimNetwork } from './sim_network.ts';
 import {
@@ -51,6 +51,8 @@ export interface WriteRecord {
   readonly source: NodeId;
   readonly lba: number;
   readonly issuedTick: number;
+  /** The server the write was sent to: the source, or the destination after a failover. */
+  servedBy?: NodeId;
   /** undefined while the client still waits. */
   outcome?: { readonly ok: boolean; readonly error?: string; readonly tick: number };
 }
@@ -60,6 +62,19 @@ export interface ReadRecord {
   readonly lba: number;
   readonly tick: number;
   readonly result: ReadResult;
+}
+
+/**
+ * A message the network handed to a node that was up, decoded for observation only (tests count what
+ * crossed the wire with it); the target receives the raw bytes, exactly as without the log.
+ */
+export interface DeliveryRecord {
+  readonly tick: number;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly duplicate: boolean;
+  /** The decoded message, or why the bytes are not one (corrupted or truncated on the way). */
+  readonly message: Message | WireError;
 }
 
 /** A target broke the interface's contract (threw something other than a power loss). */
@@ -82,6 +97,8 @@ export interface WorldOptions {
   readonly linkFaults?: LinkFaults;
   /** Keep the human-readable trace (on by default; a campaign may turn it off for speed). */
   readonly trace?: boolean;
+  /** Keep `deliveries`, every delivered message decoded (off by default: decoding a CP sync costs). */
+  readonly recordDeliveries?: boolean;
 }
 
 export function disksFor(geometry: RaidGeometry): number {
@@ -99,9 +116,16 @@ export class World {
   readonly writes: WriteRecord[] = [];
   readonly reads: ReadRecord[] = [];
   readonly trace: string[] = [];
+  /** Write ids in the order their clients were answered (ok or error). */
+  readonly answers: number[] = [];
+  /** Bytes each node has put on the network, cumulative. */
+  readonly bytesSent = new Map<NodeId, number>();
+  /** Filled only with `recordDeliveries`: what the network delivered to nodes that were up, in order. */
+  readonly deliveries: DeliveryRecord[] = [];
   /** Disk faults drawn by the world's own PRNG (e.g. which block rots) come from here. */
   readonly faultPrng: Prng;
   private readonly keepTrace: boolean;
+  private readonly keepDeliveries: boolean;
   private readonly up = new Map<NodeId, boolean>();
   private readonly writeById = new Map<number, WriteRecord>();
   private spareCount = 0;
@@ -112,6 +136,7 @@ export class World {
     this.target = options.target;
     this.seed = options.seed;
     this.keepTrace = options.trace ?? true;
+    this.keepDeliveries = options.recordDeliveries ?? false;
     // The child seeds are drawn once, in a fixed order: adding a draw to one component never shifts another's.
     const root = new Prng(options.seed);
     const networkPrng = root.split();
@@ -187,8 +212,10 @@ export class World {
     this.log(`write ${source} lba=${lba} id=${writeId}`);
     const data = writeData(writeId, lba, this.spec.blockBytes);
     const writer = this.servingNode(source);
+    record.servedBy = writer;
     if (!this.isUp(writer)) {
       record.outcome = { ok: false, error: `${writer} is down`, tick: this.nowTick };
+      this.answers.push(writeId);
       return this.log(`  ack id=${writeId} error: ${writer} is down`);
     }
     this.guard('clientWrite', writer, () => this.instance.clientWrite(source, { writeId, lba, data }));
@@ -223,7 +250,11 @@ export class World {
         this.log(`drop ${d.from}->${d.to} (down) ${this.describe(d.bytes)}`);
         continue;
       }
-      this.log(`deliver ${d.from}->${d.to}${d.duplicate ? ' (dup)' : ''} ${this.describe(d.bytes)}`);
+      // Decoded once, only when something observes it: the target still gets the raw bytes.
+      const message = this.keepTrace || this.keepDeliveries ? decodeMessage(d.bytes) : undefined;
+      if (message !== undefined && this.keepDeliveries)
+        this.deliveries.push({ tick: this.nowTick, from: d.from, to: d.to, duplicate: d.duplicate, message });
+      this.log(`deliver ${d.from}->${d.to}${d.duplicate ? ' (dup)' : ''} ${this.describe(d.bytes, message)}`);
       this.guard('receive', d.to, () => this.instance.receive(d.to, d.from, d.bytes));
       this.routeEffects();
     }
@@ -300,6 +331,16 @@ export class World {
 
   private powerLost(node: NodeId): void {
     this.up.set(node, false);
+    // Clients waiting on this server see their connection drop: the outcome is indeterminate.
+    for (const w of this.writes) {
+      if (w.outcome || w.servedBy !== node) continue;
+      w.outcome = {
+        ok: false,
+        error: `${node} lost power before answering (indeterminate)`,
+        tick: this.nowTick,
+      };
+      this.answers.push(w.writeId);
+    }
     const dropped = this.network.dropInFlight(node);
     this.log(
       `power lost ${node} (media writes ${this.media[node]!.power.writes}, dropped ${dropped} in flight)`,
@@ -310,6 +351,7 @@ export class World {
   private routeEffects(): void {
     for (const effect of this.instance.drainEffects()) {
       if (effect.kind === 'send') {
+        this.bytesSent.set(effect.from, (this.bytesSent.get(effect.from) ?? 0) + effect.bytes.length);
         this.network.send(effect.from, effect.to, effect.bytes);
         continue;
       }
@@ -321,13 +363,14 @@ export class World {
       record.outcome = effect.ok
         ? { ok: true, tick: this.nowTick }
         : { ok: false, error: effect.error ?? 'failed', tick: this.nowTick };
+      this.answers.push(effect.writeId);
       this.log(`  ack id=${effect.writeId} ${effect.ok ? 'ok' : `error: ${effect.error ?? 'failed'}`}`);
     }
   }
 
-  private describe(bytes: Uint8Array): string {
+  private describe(bytes: Uint8Array, decoded?: Message | WireError): string {
     if (!this.keepTrace) return '';
-    const m = decodeMessage(bytes);
+    const m = decoded ?? decodeMessage(bytes);
     return m instanceof WireError ? `${bytes.length} bytes sum=${hex(checksum(bytes))}` : describeMessage(m);
   }
 

@@ -159,11 +159,12 @@ export class DestinationServer {
   failover(source: string): void {
     const mirror = this.mirror(source);
     if (mirror.log.promoted) return;
-    if (!this.config.unsafeFailoverWithoutReplay) this.replayLog(mirror);
-    // The CP makes the replayed writes durable in the volume; only then is the log file marked promoted,
-    // so a crash in between promotes again from the same mirror image and log file.
-    this.promotedCp(mirror);
+    // The operator's decision is made durable first: from here on the mirror never takes another CP
+    // sync, so it never commits an image that is neither the primary's nor the promoted volume's.
+    // A crash after this point restarts promoted, and recovery replays the log file as below.
     mirror.log.markPromoted();
+    if (!this.config.unsafeFailoverWithoutReplay) this.replayLog(mirror);
+    this.promotedCp(mirror);
   }
 
   clientWrite(source: string, writeId: number, lba: number, data: Uint8Array): void {

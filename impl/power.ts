@@ -17,6 +17,11 @@ export class Power {
     return this.on;
   }
 
+  /** True while a cut is armed and has not fired yet. */
+  get isArmed(): boolean {
+    return this.cutAfter !== null;
+  }
+
   /** Cut power right after media write number `afterWrites` (1-based, counted from now), torn or whole. */
   armCut(afterWrites: number, torn: boolean): void {
     if (!Number.isInteger(afterWrites) || afterWrites < 1)

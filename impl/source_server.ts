@@ -317,15 +317,18 @@ export class SourceServer {
     const awaited = this.awaited;
     if (awaited === null || awaited.cpNumber !== cpNumber) return; // A duplicate or a stale confirm.
     this.awaited = null;
-    this.answered();
     if (!awaited.resync) {
       this.nvlog.release();
+      this.answered();
       this.drainStalled();
       return;
     }
     // The mirror holds the transfer's image: forward what the NVLOG holds after it, then in sync again.
     this.volume.unpinBaseImages();
     this.resumeForwarding(awaited.coveredSeq);
+    // Only now: log entries forwarded before the link broke are forgotten by resumeForwarding, and
+    // counting them as still awaited would time out a relationship that is in sync.
+    this.answered();
     this.drainStalled();
   }
 

@@ -1,0 +1,159 @@
+// A conformance campaign: fast-check draws schedules, the runner checks each against a target, and a
+// failure is shrunk by fast-check to a short schedule and packaged as a counterexample that a user can
+// read without running anything and replay deterministically (`cpsync replay FILE`).
+
+import fc from 'fast-check';
+import { type LockstepChecker, type RunResult, runSchedule, type Violation } from './runner.ts';
+import { describeAction, type Schedule, type ScheduleOptions, scheduleArb } from './schedule.ts';
+import type { ConformanceTarget } from './target.ts';
+import type { WorldAction } from './world.ts';
+
+export const COUNTEREXAMPLE_FORMAT = 'cpsync-counterexample/1';
+export const LIVENESS_TICKS = 400;
+
+export interface Counterexample {
+  readonly format: typeof COUNTEREXAMPLE_FORMAT;
+  readonly cpsyncVersion: string;
+  readonly target: string;
+  readonly property: string;
+  readonly message: string;
+  /** fast-check's seed and path: `fc.assert(..., { seed, path })` reproduces the shrunk failure. */
+  readonly seed: number;
+  readonly path: string;
+  readonly schedule: {
+    readonly config: Schedule['config'];
+    readonly seed: number;
+    /** The safety phase's executed actions; replay runs them, then the same liveness phase. */
+    readonly actions: readonly WorldAction[];
+    readonly livenessTicks: number;
+  };
+  /** The same actions, one readable line each, and where the violation followed. */
+  readonly readable: readonly string[];
+  readonly violationStep: number;
+  readonly phase: Violation['phase'];
+  readonly trace: readonly string[];
+}
+
+export interface CampaignOptions extends ScheduleOptions {
+  readonly runs: number;
+  readonly seed: number;
+  readonly checkers?: () => readonly LockstepChecker[];
+  /** Called after each schedule (for a progress bar). */
+  readonly onRun?: (run: number, result: RunResult) => void;
+  readonly version: string;
+}
+
+export interface CampaignResult {
+  readonly target: string;
+  readonly seed: number;
+  readonly runs: number;
+  readonly steps: number;
+  readonly ticks: number;
+  /** How many schedules ran before the first failure was found (all of them when none failed). */
+  readonly runsToFailure: number;
+  readonly sometimes: ReadonlyMap<string, number>;
+  readonly counterexample?: Counterexample;
+}
+
+export function runCampaign(target: ConformanceTarget, options: CampaignOptions): CampaignResult {
+  let runs = 0;
+  let steps = 0;
+  let ticks = 0;
+  let runsToFailure = 0;
+  const sometimes = new Map<string, number>();
+  let lastFailure: { schedule: Schedule; result: RunResult } | null = null;
+  const arb = scheduleArb(options);
+  const details = fc.check(
+    fc.property(arb, (schedule) => {
+      const result = runSchedule(target, schedule, {
+        livenessTicks: LIVENESS_TICKS,
+        checkers: options.checkers?.() ?? [],
+      });
+      runs++;
+      steps += result.steps;
+      ticks += result.ticks;
+      for (const name of result.sometimes) sometimes.set(name, (sometimes.get(name) ?? 0) + 1);
+      options.onRun?.(runs, result);
+      if (!result.ok) {
+        if (lastFailure === null) runsToFailure = runs;
+        lastFailure = { schedule, result };
+      }
+      return result.ok;
+    }),
+    { seed: options.seed, numRuns: options.runs, endOnFailure: false },
+  );
+  const base = {
+    target: target.name,
+    seed: options.seed,
+    runs,
+    steps,
+    ticks,
+    sometimes,
+    runsToFailure: runsToFailure || runs,
+  };
+  if (!details.failed || lastFailure === null) return base;
+  // fast-check ran the shrunk counterexample last among the failures: replay it with the trace on.
+  const shrunk = details.counterexample?.[0] ?? (lastFailure as { schedule: Schedule }).schedule;
+  return {
+    ...base,
+    counterexample: toCounterexample(target, shrunk, details.seed, details.counterexamplePath ?? '', options),
+  };
+}
+
+function toCounterexample(
+  target: ConformanceTarget,
+  schedule: Schedule,
+  seed: number,
+  path: string,
+  options: CampaignOptions,
+): Counterexample {
+  const result = runSchedule(target, schedule, {
+    trace: true,
+    livenessTicks: LIVENESS_TICKS,
+    checkers: options.checkers?.() ?? [],
+  });
+  const v = result.violation ?? {
+    property: 'unknown',
+    message: 'the failure did not reproduce with the trace on',
+    step: 0,
+    phase: 'safety' as const,
+  };
+  return {
+    format: COUNTEREXAMPLE_FORMAT,
+    cpsyncVersion: options.version,
+    target: target.name,
+    property: v.property,
+    message: v.message,
+    seed,
+    path,
+    schedule: {
+      config: schedule.config,
+      seed: schedule.seed,
+      actions: result.executed.slice(0, result.safetySteps),
+      livenessTicks: LIVENESS_TICKS,
+    },
+    readable: readableSteps(result, v.step),
+    violationStep: v.step,
+    phase: v.phase,
+    trace: result.trace,
+  };
+}
+
+/** The executed actions as numbered lines, the liveness phase marked, the violation pointed at. */
+export function readableSteps(result: RunResult, violationStep: number): string[] {
+  return result.executed.map((a, i) => {
+    const phase = i === result.safetySteps ? '  (liveness phase: every fault healed)' : '';
+    const mark = i + 1 === violationStep ? '   <-- violated here' : '';
+    return `${String(i + 1).padStart(3)} ${describeAction(a)}${mark}${phase}`;
+  });
+}
+
+/** Replays a counterexample: the same safety actions (all were enabled), then the same liveness phase. */
+export function replayCounterexample(
+  target: ConformanceTarget,
+  cx: Pick<Counterexample, 'schedule'>,
+  checkers: readonly LockstepChecker[] = [],
+): RunResult {
+  const { config, seed, actions, livenessTicks } = cx.schedule;
+  return runSchedule(target, { config, seed, actions }, { trace: true, checkers, livenessTicks });
+}

@@ -1,0 +1,169 @@
+// What a run has seen so far, target-agnostic: every write issued and how it was answered, the image
+// (LBA -> write id) of every CP the primary committed, the observation before and after each step.
+// Properties read it; only the runner writes it. Everything here comes through the target interface.
+
+import type { NodeId, Observation, RelationshipState, TargetInstance } from './target.ts';
+import type { World, WorldAction } from './world.ts';
+import { writeIdOf } from './write_identity.ts';
+
+/** LBA -> write id (0: never written, -1: not a whole write). */
+export type Image = readonly number[];
+
+export interface AckRecord {
+  readonly writeId: number;
+  readonly source: NodeId;
+  readonly lba: number;
+  readonly ok: boolean;
+  /** The relationship the source reported in the observation before the step that acknowledged it. */
+  readonly relationshipBefore: RelationshipState;
+  /** True when the relationship was in sync both before and after that step: an in-sync acknowledgement. */
+  readonly inSync: boolean;
+  readonly step: number;
+}
+
+export interface SourceHistory {
+  /** Primary images by CP number, read when primaryCp was seen to change. */
+  readonly primaryImages: Map<number, Image>;
+  /** The mirror's image when mirrorCp last changed, and the CP. */
+  mirrorImage: Image | null;
+  /** Per LBA, the write id of the latest write acknowledged ok (0 when none). */
+  readonly latestAcked: number[];
+  /** Per LBA, the latest write acknowledged ok while the relationship was in sync (sync and strict-sync guarantee these). */
+  readonly latestAckedInSync: number[];
+  /** Bytes this source sent since the relationship last left 'in-sync'. */
+  bytesSinceOutOfSync: number;
+  /** The mirror's image when the relationship last left 'in-sync'. */
+  mirrorImageAtOutOfSync: Image | null;
+  /** How many writes the world had issued (all sources) when the relationship last left 'in-sync'. */
+  writesAtOutOfSync: number;
+  /** Times the relationship was seen entering 'resyncing' since it last left 'in-sync'. */
+  resyncAttempts: number;
+}
+
+export class History {
+  readonly world: World;
+  readonly sources = new Map<NodeId, SourceHistory>();
+  /** Observations before and after the current step. */
+  before: Observation;
+  after: Observation;
+  /** Acks that arrived during the current step. */
+  acks: AckRecord[] = [];
+  stepIndex = 0;
+  /** Acknowledgements to verify against the destination's disks once it is up (it was down when they came). */
+  readonly deferredAcks: AckRecord[] = [];
+  /** Sources that lost power through an armed cut, in the middle of work (a CP, a log append). */
+  readonly midOperationCrashes = new Set<NodeId>();
+  action: WorldAction | null = null;
+  private answered = 0;
+  private readonly bytesAtLastStep = new Map<NodeId, number>();
+  private readonly lbaCount: Map<NodeId, number>;
+
+  constructor(world: World) {
+    this.world = world;
+    this.before = world.observe();
+    this.after = this.before;
+    this.lbaCount = new Map(world.spec.sources.map((s) => [s.id, s.lbaCount]));
+    for (const s of world.spec.sources) {
+      const zero = new Array<number>(s.lbaCount).fill(0);
+      this.sources.set(s.id, {
+        primaryImages: new Map([[this.before.sources[s.id]!.primaryCp, zero]]),
+        mirrorImage: zero,
+        latestAcked: [...zero],
+        latestAckedInSync: [...zero],
+        bytesSinceOutOfSync: 0,
+        mirrorImageAtOutOfSync: null,
+        writesAtOutOfSync: 0,
+        resyncAttempts: 0,
+      });
+    }
+  }
+
+  get instance(): TargetInstance {
+    return this.world.instance;
+  }
+
+  source(id: NodeId): SourceHistory {
+    return this.sources.get(id)!;
+  }
+
+  lbas(id: NodeId): number {
+    return this.lbaCount.get(id)!;
+  }
+
+  /** Called by the runner after each world step: gathers acks, images and byte counts. */
+  update(action: WorldAction): void {
+    this.stepIndex++;
+    this.action = action;
+    this.before = this.after;
+    this.after = this.world.observe();
+    this.acks = [];
+    const answers = this.world.answers;
+    for (; this.answered < answers.length; this.answered++) {
+      const w = this.world.writeRecord(answers[this.answered]!)!;
+      const ok = w.outcome!.ok;
+      const rel = this.before.sources[w.source]?.relationship ?? 'out-of-sync';
+      const inSync = rel === 'in-sync' && this.after.sources[w.source]?.relationship === 'in-sync';
+      const ack = {
+        writeId: w.writeId,
+        source: w.source,
+        lba: w.lba,
+        ok,
+        relationshipBefore: rel,
+        inSync,
+        step: this.stepIndex,
+      };
+      this.acks.push(ack);
+      if (!ok) continue;
+      const h = this.source(w.source);
+      if (w.writeId > h.latestAcked[w.lba]!) h.latestAcked[w.lba] = w.writeId;
+      if (inSync && w.writeId > h.latestAckedInSync[w.lba]!) h.latestAckedInSync[w.lba] = w.writeId;
+    }
+    if (action.kind === 'failover' && this.after.sources[action.source]?.relationship === 'failed-over') {
+      // Only guaranteed acknowledgements survive a failover: in-sync ones in sync and strict-sync mode.
+      const h = this.source(action.source);
+      const mode = this.world.spec.sources.find((s) => s.id === action.source)!.mode;
+      for (let lba = 0; lba < h.latestAcked.length; lba++)
+        h.latestAcked[lba] = mode === 'semi-sync' ? 0 : h.latestAckedInSync[lba]!;
+    }
+    for (const s of this.world.spec.sources) {
+      const total = this.world.bytesSent.get(s.id) ?? 0;
+      this.updateSource(s.id, total - (this.bytesAtLastStep.get(s.id) ?? 0));
+      this.bytesAtLastStep.set(s.id, total);
+    }
+  }
+
+  private updateSource(id: NodeId, bytes: number): void {
+    const h = this.source(id);
+    const b = this.before.sources[id]!;
+    const a = this.after.sources[id]!;
+    if (
+      a.up &&
+      a.relationship !== 'failed-over' &&
+      a.primaryCp !== b.primaryCp &&
+      !h.primaryImages.has(a.primaryCp)
+    )
+      h.primaryImages.set(a.primaryCp, this.readImage(id, 'primary'));
+    if (this.after.destinationUp && a.mirrorCp !== b.mirrorCp && a.relationship !== 'failed-over')
+      h.mirrorImage = this.readImage(id, 'mirror');
+    if (a.relationship === 'resyncing' && b.relationship !== 'resyncing') h.resyncAttempts++;
+    if (b.relationship === 'in-sync' && a.relationship !== 'in-sync') {
+      h.resyncAttempts = 0;
+      h.bytesSinceOutOfSync = 0;
+      h.mirrorImageAtOutOfSync = h.mirrorImage;
+      h.writesAtOutOfSync = this.world.writes.length;
+    }
+    // Down without a crash action of its own: an armed power cut fired in the middle of some work.
+    if (b.up && !a.up && this.action?.kind !== 'crash') this.midOperationCrashes.add(id);
+    h.bytesSinceOutOfSync += bytes;
+  }
+
+  readImage(id: NodeId, side: 'primary' | 'mirror'): Image {
+    const t = this.instance;
+    const image: number[] = [];
+    for (let lba = 0; lba < this.lbas(id); lba++)
+      image.push(
+        writeIdOf(side === 'primary' ? t.readPrimaryCommitted(id, lba) : t.readMirrorCommitted(id, lba)),
+      );
+    return image;
+  }
+}

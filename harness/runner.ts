@@ -1,0 +1,305 @@
+// Runs one schedule against one conformance target: a safety phase (the schedule's actions, faults
+// on, each action only when the model and the fault atlas enable it, every `always` property checked
+// after every step), then a liveness phase (every fault healed, time passes: does it converge?).
+// Deterministic: the same schedule gives the same executed actions, trace and verdict.
+
+import { ALWAYS, EVENTUALLY, type Property, SOMETIMES } from '../properties/properties.ts';
+import { History } from './history.ts';
+import { groupsOf, type Schedule, specOf } from './schedule.ts';
+import { PERFECT_LINK } from './sim_network.ts';
+import type { ConformanceTarget, NodeId } from './target.ts';
+import { TargetError, World, type WorldAction } from './world.ts';
+
+/** A checker stepped in lockstep with the world: the model is one. */
+export interface LockstepChecker {
+  readonly name: string;
+  /** May this action happen now? (The model's `can` for the matching environment event.) */
+  enabled(action: WorldAction, h: History): boolean;
+  /** After the world ran `action`: a violation message, or null. */
+  afterStep(h: History): string | null;
+}
+
+export interface RunOptions {
+  readonly trace?: boolean;
+  /** Ticks the liveness phase may take to converge. */
+  readonly livenessTicks?: number;
+  readonly checkers?: readonly LockstepChecker[];
+  /** Properties to check (all by default). */
+  readonly properties?: readonly Property[];
+}
+
+export interface Violation {
+  readonly property: string;
+  readonly message: string;
+  /** 1-based index of the executed step it followed; 0 for boot. */
+  readonly step: number;
+  readonly phase: 'safety' | 'liveness';
+}
+
+export interface RunResult {
+  readonly ok: boolean;
+  readonly violation?: Violation;
+  /** The actions that ran (enabled ones), liveness phase included: the schedule a replay runs. */
+  readonly executed: WorldAction[];
+  readonly safetySteps: number;
+  readonly steps: number;
+  readonly ticks: number;
+  readonly sometimes: ReadonlySet<string>;
+  readonly trace: readonly string[];
+}
+
+const DEFAULT_LIVENESS_TICKS = 400;
+const ONE_TICK: WorldAction = { kind: 'tick', ticks: 1 };
+
+export function runSchedule(
+  target: ConformanceTarget,
+  schedule: Schedule,
+  options: RunOptions = {},
+): RunResult {
+  const spec = specOf(schedule.config);
+  const world = new World({
+    spec,
+    target,
+    seed: schedule.seed,
+    trace: options.trace ?? false,
+    ...(schedule.config.linkFaults ? { linkFaults: schedule.config.linkFaults } : {}),
+  });
+  const run = new Run(world, options);
+  const violation =
+    run.safety(schedule.actions) ?? run.liveness(options.livenessTicks ?? DEFAULT_LIVENESS_TICKS);
+  return {
+    ok: violation === null,
+    ...(violation ? { violation } : {}),
+    executed: run.executed,
+    safetySteps: run.safetySteps,
+    steps: run.executed.length,
+    ticks: world.now,
+    sometimes: run.sometimes,
+    trace: world.trace,
+  };
+}
+
+/** Fault atlas: faults stay within what the system claims to survive. */
+class Atlas {
+  /** Per `${node}/${group}`: latent errors planted (they are never known to be gone). */
+  private readonly latent = new Map<string, number>();
+  private readonly failedOver = new Set<NodeId>();
+  private readonly tolerance = new Map<string, number>();
+
+  constructor(private readonly world: World) {
+    for (const g of groupsOf(world.spec)) {
+      const geometry =
+        g.group === 'primary' ? world.spec.sources.find((s) => s.id === g.node)!.primary : undefined;
+      const level = geometry?.level ?? (g.group.startsWith('mirror:') ? 'raid_dp' : 'raid4');
+      this.tolerance.set(`${g.node}/${g.group}`, level === 'raid_dp' ? 2 : 1);
+    }
+  }
+
+  enabled(a: WorldAction, h: History): boolean {
+    const w = this.world;
+    switch (a.kind) {
+      case 'write':
+      case 'read':
+        return this.failedOver.has(a.source) ? w.isUp('dst') : w.isUp(a.source);
+      case 'tick':
+        return true;
+      case 'partition':
+        return !w.network.isPartitioned(a.source, 'dst');
+      case 'heal':
+        return w.network.isPartitioned(a.source, 'dst');
+      case 'crash':
+        // A power cut while a group is degraded is the RAID write hole: beyond what RAID claims.
+        return w.isUp(a.node) && !this.failedOver.has(a.node) && this.faults(a.node) === 0;
+      case 'restart':
+        return !w.isUp(a.node) && !this.failedOver.has(a.node);
+      case 'fail-disk':
+      case 'latent-error':
+        // A disk fault while a power cut is armed would meet a torn stripe: the RAID write hole again.
+        return (
+          w.isUp(a.node) &&
+          !w.media[a.node]!.power.isArmed &&
+          this.groupFaults(a.node, a.group) < this.tolerance.get(`${a.node}/${a.group}`)! &&
+          !this.disk(a.node, a.group, a.index).isFailed &&
+          this.faults(a.node) < 1 + (a.node === 'dst' ? 1 : 0)
+        );
+      case 'replace-disk':
+        return w.isUp(a.node) && this.disk(a.node, a.group, a.index).isFailed;
+      case 'failover':
+        return (
+          !w.isUp(a.source) &&
+          w.isUp('dst') &&
+          !this.failedOver.has(a.source) &&
+          h.after.sources[a.source]!.relationship !== 'failed-over'
+        );
+    }
+  }
+
+  record(a: WorldAction): void {
+    if (a.kind === 'latent-error') {
+      const key = `${a.node}/${a.group}`;
+      this.latent.set(key, (this.latent.get(key) ?? 0) + 1);
+    }
+    // The source is lost for good once the operator asks, whether or not the promotion finished.
+    if (a.kind === 'failover') this.failedOver.add(a.source);
+  }
+
+  isFailedOver(source: NodeId): boolean {
+    return this.failedOver.has(source);
+  }
+
+  private disk(node: NodeId, group: string, index: number) {
+    return this.world.media[node]!.groups[group]![index]!;
+  }
+
+  private groupFaults(node: NodeId, group: string): number {
+    const failed = this.world.media[node]!.groups[group]!.filter((d) => d.isFailed).length;
+    return failed + (this.latent.get(`${node}/${group}`) ?? 0);
+  }
+
+  private faults(node: NodeId): number {
+    let n = 0;
+    for (const group of Object.keys(this.world.media[node]!.groups)) n += this.groupFaults(node, group);
+    return n;
+  }
+}
+
+class Run {
+  readonly executed: WorldAction[] = [];
+  readonly sometimes = new Set<string>();
+  safetySteps = 0;
+  private readonly history: History;
+  private readonly atlas: Atlas;
+  private readonly always: readonly Property[];
+  private readonly eventually: readonly Property[];
+  private readonly sometimesProps: readonly Property[];
+  private readonly checkers: readonly LockstepChecker[];
+
+  constructor(
+    private readonly world: World,
+    options: RunOptions,
+  ) {
+    this.history = new History(world);
+    this.atlas = new Atlas(world);
+    const props = options.properties ?? [...ALWAYS, ...EVENTUALLY, ...SOMETIMES];
+    this.always = props.filter((p) => p.kind === 'always');
+    this.eventually = props.filter((p) => p.kind === 'eventually');
+    this.sometimesProps = props.filter((p) => p.kind === 'sometimes');
+    this.checkers = options.checkers ?? [];
+  }
+
+  safety(actions: readonly WorldAction[]): Violation | null {
+    for (const action of actions) {
+      if (!this.enabled(action)) continue;
+      const v = this.step(action, 'safety');
+      this.safetySteps++;
+      if (v) return v;
+    }
+    return null;
+  }
+
+  /** Heal every fault, then let time pass until the `eventually` properties hold or time runs out. */
+  liveness(ticks: number): Violation | null {
+    const w = this.world;
+    for (const link of w.spec.sources)
+      if (w.network.isPartitioned(link.id, 'dst')) {
+        const v = this.step({ kind: 'heal', source: link.id }, 'liveness');
+        if (v) return v;
+      }
+    for (const s of w.spec.sources) w.network.configureLink(s.id, 'dst', PERFECT_LINK);
+    for (const node of w.nodes) w.media[node]!.power.disarm();
+    for (const node of w.nodes) {
+      if (w.isUp(node) || this.atlas.isFailedOver(node)) continue;
+      const v = this.step({ kind: 'restart', node }, 'liveness');
+      if (v) return v;
+    }
+    for (const node of w.nodes) {
+      if (!w.isUp(node)) continue;
+      for (const [group, disks] of Object.entries(w.media[node]!.groups))
+        for (let index = 0; index < disks.length; index++)
+          if (disks[index]!.isFailed) {
+            const v = this.step({ kind: 'replace-disk', node, group, index }, 'liveness');
+            if (v) return v;
+          }
+    }
+    // One tick at a time: a CP timer would otherwise always be sampled at the same phase.
+    // An operator retries a failover that a destination crash cut short.
+    for (const s of w.spec.sources) {
+      if (!this.atlas.isFailedOver(s.id) || this.history.after.sources[s.id]!.relationship === 'failed-over')
+        continue;
+      const v = this.step({ kind: 'failover', source: s.id }, 'liveness');
+      if (v) return v;
+    }
+    let last: string | null = this.checkEventually();
+    if (last === null) return null;
+    for (let t = 0; t < ticks; t++) {
+      const v = this.step({ kind: 'tick', ticks: 1 }, 'liveness');
+      if (v) return v;
+      last = this.checkEventually();
+      if (last === null) return null;
+    }
+    return {
+      property: this.failingEventually() ?? 'converges-after-heal',
+      message: `${last} after ${ticks} ticks`,
+      step: this.executed.length,
+      phase: 'liveness',
+    };
+  }
+
+  private enabled(action: WorldAction): boolean {
+    if (!this.atlas.enabled(action, this.history)) return false;
+    return this.checkers.every((c) => c.enabled(action, this.history));
+  }
+
+  /** Runs one action; `tick N` runs as N observed ticks, so no CP or state change goes unseen. */
+  private step(action: WorldAction, phase: 'safety' | 'liveness'): Violation | null {
+    this.executed.push(action);
+    this.atlas.record(action);
+    const parts: WorldAction[] =
+      action.kind === 'tick' ? Array.from({ length: action.ticks }, () => ONE_TICK) : [action];
+    for (const part of parts) {
+      const v = this.observedStep(part, phase);
+      if (v) return v;
+    }
+    return null;
+  }
+
+  private observedStep(action: WorldAction, phase: 'safety' | 'liveness'): Violation | null {
+    const h = this.history;
+    const at = this.executed.length;
+    try {
+      this.world.step(action);
+      h.update(action);
+    } catch (e) {
+      if (!(e instanceof TargetError)) throw e;
+      return { property: 'target-contract', message: e.message, step: at, phase };
+    }
+    for (const p of this.sometimesProps)
+      if (!this.sometimes.has(p.name) && p.check(h) === true) this.sometimes.add(p.name);
+    for (const c of this.checkers) {
+      const m = c.afterStep(h);
+      if (m !== null) return { property: c.name, message: m, step: at, phase };
+    }
+    for (const p of this.always) {
+      let m: string | null | boolean;
+      try {
+        m = p.check(h);
+      } catch (e) {
+        m = `the target threw while observed: ${e instanceof Error ? e.message : String(e)}`;
+      }
+      if (typeof m === 'string') return { property: p.name, message: m, step: at, phase };
+    }
+    return null;
+  }
+
+  private checkEventually(): string | null {
+    for (const p of this.eventually) {
+      const m = p.check(this.history);
+      if (typeof m === 'string') return m;
+    }
+    return null;
+  }
+
+  private failingEventually(): string | undefined {
+    return this.eventually.find((p) => typeof p.check(this.history) === 'string')?.name;
+  }
+}

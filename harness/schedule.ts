@@ -1,0 +1,222 @@
+// Schedules: what a conformance run makes happen, as plain data (JSON-serialisable, replayable), and
+// the fast-check arbitraries that generate them. Swarm testing: each schedule draws its own mix of
+// action kinds, so some runs are all partitions, others all crashes, and deep states get reached.
+
+import fc from 'fast-check';
+import { type PresetOptions, smallWorld } from './presets.ts';
+import type { LinkFaults } from './sim_network.ts';
+import type { Mode, NodeId, WorldSpec } from './target.ts';
+import { disksFor, type WorldAction } from './world.ts';
+
+export interface ScheduleConfig {
+  readonly preset: PresetOptions;
+  /** Faults of every link during the safety phase; the liveness phase makes every link perfect. */
+  readonly linkFaults?: LinkFaults;
+}
+
+export interface Schedule {
+  readonly config: ScheduleConfig;
+  /** The world's seed: it drives the network's draws. */
+  readonly seed: number;
+  /** Candidate actions; the runner skips those the model or the fault atlas does not enable. */
+  readonly actions: readonly WorldAction[];
+}
+
+/** Relative weights of action kinds, 0 = never. */
+export interface Mix {
+  readonly write: number;
+  readonly read: number;
+  readonly tick: number;
+  readonly partition: number;
+  readonly heal: number;
+  readonly crash: number;
+  readonly crashMidWork: number;
+  readonly restart: number;
+  readonly diskFault: number;
+  readonly replace: number;
+  readonly failover: number;
+}
+
+export const DEFAULT_MIX: Mix = {
+  write: 30,
+  read: 10,
+  tick: 30,
+  partition: 3,
+  heal: 4,
+  crash: 1,
+  crashMidWork: 2,
+  restart: 4,
+  diskFault: 2,
+  replace: 2,
+  failover: 1,
+};
+
+export interface ScheduleOptions {
+  readonly maxSteps: number;
+  /** Draw a mix per schedule instead of DEFAULT_MIX. */
+  readonly swarm: boolean;
+  /** Restrict the modes drawn (all three by default). */
+  readonly modes?: readonly Mode[];
+  /** At most this many sources (fan-in); 1 or 2. */
+  readonly maxSources?: number;
+}
+
+const MODES: readonly Mode[] = ['sync', 'strict-sync', 'semi-sync'];
+
+export function mixArb(): fc.Arbitrary<Mix> {
+  // Each kind is off in about a third of the runs; writes and ticks are always on.
+  const w = (max: number) => fc.oneof(fc.constant(0), fc.integer({ min: 1, max }));
+  return fc.record({
+    write: fc.integer({ min: 5, max: 40 }),
+    read: w(15),
+    tick: fc.integer({ min: 5, max: 40 }),
+    partition: w(6),
+    heal: w(6),
+    crash: w(3),
+    crashMidWork: w(5),
+    restart: w(6),
+    diskFault: w(5),
+    replace: w(4),
+    failover: w(2),
+  });
+}
+
+export function configArb(options: ScheduleOptions): fc.Arbitrary<ScheduleConfig> {
+  return fc.record({
+    preset: fc.record({
+      sources: fc.integer({ min: 1, max: options.maxSources ?? 2 }),
+      mode: fc.constantFrom(...(options.modes ?? MODES)),
+      lbaCount: fc.constantFrom(16, 64),
+    }),
+    linkFaults: fc.oneof(
+      { weight: 3, arbitrary: fc.constant(undefined) },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          deliveryDelayTicksMin: fc.constant(1),
+          deliveryDelayTicksMax: fc.integer({ min: 1, max: 4 }),
+          lossPercent: fc.integer({ min: 0, max: 10 }),
+          duplicatePercent: fc.integer({ min: 0, max: 10 }),
+          reorderPercent: fc.integer({ min: 0, max: 10 }),
+        }),
+      },
+    ),
+  });
+}
+
+/** One action drawn from `mix` for a world built from `spec`. */
+export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> {
+  const sources = spec.sources.map((s) => s.id);
+  const nodes: NodeId[] = [...sources, 'dst'];
+  const lbaCount = spec.sources[0]!.lbaCount;
+  const source = fc.constantFrom(...sources);
+  // Hot LBAs make overwrites (and freed blocks) common; cold ones spread the volume.
+  const lba = fc.oneof(
+    { weight: 3, arbitrary: fc.integer({ min: 0, max: 3 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: lbaCount - 1 }) },
+  );
+  const groups = groupsOf(spec);
+  const disk = fc.constantFrom(...groups).chain((g) =>
+    fc.record({
+      node: fc.constant(g.node),
+      group: fc.constant(g.group),
+      index: fc.integer({ min: 0, max: g.disks - 1 }),
+    }),
+  );
+  const weighted: { weight: number; arbitrary: fc.Arbitrary<WorldAction> }[] = [
+    { weight: mix.write, arbitrary: fc.record({ kind: fc.constant('write' as const), source, lba }) },
+    { weight: mix.read, arbitrary: fc.record({ kind: fc.constant('read' as const), source, lba }) },
+    {
+      weight: mix.tick,
+      arbitrary: fc.record({ kind: fc.constant('tick' as const), ticks: fc.integer({ min: 1, max: 12 }) }),
+    },
+    { weight: mix.partition, arbitrary: fc.record({ kind: fc.constant('partition' as const), source }) },
+    { weight: mix.heal, arbitrary: fc.record({ kind: fc.constant('heal' as const), source }) },
+    {
+      weight: mix.crash,
+      arbitrary: fc.record({ kind: fc.constant('crash' as const), node: fc.constantFrom(...nodes) }),
+    },
+    {
+      weight: mix.crashMidWork,
+      arbitrary: fc.record({
+        kind: fc.constant('crash' as const),
+        node: fc.constantFrom(...nodes),
+        afterWrites: fc.integer({ min: 1, max: 40 }),
+        torn: fc.boolean(),
+      }),
+    },
+    {
+      weight: mix.restart,
+      arbitrary: fc.record({ kind: fc.constant('restart' as const), node: fc.constantFrom(...nodes) }),
+    },
+    { weight: mix.diskFault, arbitrary: disk.map((d) => ({ kind: 'fail-disk' as const, ...d })) },
+    {
+      weight: mix.diskFault,
+      arbitrary: fc
+        .tuple(disk, fc.integer({ min: 0, max: 15 }))
+        .map(([d, dbn]) => ({ kind: 'latent-error' as const, ...d, dbn })),
+    },
+    { weight: mix.replace, arbitrary: disk.map((d) => ({ kind: 'replace-disk' as const, ...d })) },
+    { weight: mix.failover, arbitrary: fc.record({ kind: fc.constant('failover' as const), source }) },
+  ];
+  return fc.oneof(...weighted.filter((x) => x.weight > 0));
+}
+
+export function scheduleArb(options: ScheduleOptions): fc.Arbitrary<Schedule> {
+  const mix = options.swarm ? mixArb() : fc.constant(DEFAULT_MIX);
+  return fc
+    .tuple(configArb(options), mix, fc.integer({ min: 0, max: 0x7fffffff }))
+    .chain(([config, m, seed]) =>
+      fc
+        .array(actionArb(specOf(config), m), { minLength: 1, maxLength: options.maxSteps, size: 'max' })
+        .map((actions) => ({ config, seed, actions })),
+    );
+}
+
+/** The world a schedule runs in. The ack timeout always exceeds the link's longest round trip. */
+export function specOf(config: ScheduleConfig): WorldSpec {
+  const maxDelay = config.linkFaults?.deliveryDelayTicksMax ?? 1;
+  return smallWorld({ ackTimeoutTicks: Math.max(4, 2 * maxDelay + 2), ...config.preset });
+}
+
+export interface GroupRef {
+  readonly node: NodeId;
+  readonly group: string;
+  readonly disks: number;
+}
+
+export function groupsOf(spec: WorldSpec): GroupRef[] {
+  const out: GroupRef[] = [];
+  for (const s of spec.sources) {
+    out.push({ node: s.id, group: 'primary', disks: disksFor(s.primary) });
+    out.push({ node: 'dst', group: `mirror:${s.id}`, disks: disksFor(s.mirror) });
+    out.push({ node: 'dst', group: `log:${s.id}`, disks: disksFor(s.logFile) });
+  }
+  return out;
+}
+
+/** One line per action, as a counterexample shows it. */
+export function describeAction(a: WorldAction): string {
+  switch (a.kind) {
+    case 'write':
+    case 'read':
+      return `${a.kind} ${a.source} lba=${a.lba}`;
+    case 'tick':
+      return `tick ${a.ticks}`;
+    case 'partition':
+    case 'heal':
+    case 'failover':
+      return `${a.kind} ${a.source}`;
+    case 'crash':
+      return a.afterWrites === undefined
+        ? `crash ${a.node}`
+        : `crash ${a.node} after ${a.afterWrites} media writes${a.torn ? ' (torn)' : ''}`;
+    case 'restart':
+      return `restart ${a.node}`;
+    case 'fail-disk':
+    case 'replace-disk':
+      return `${a.kind} ${a.node} ${a.group}[${a.index}]`;
+    case 'latent-error':
+      return `latent-error ${a.node} ${a.group}[${a.index}] dbn=${a.dbn}`;
+  }
+}

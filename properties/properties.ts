@@ -1,0 +1,370 @@
+// The properties a conformance run checks, each a named value with a kind (Stateright's vocabulary):
+// `always` must hold after every step, `eventually` must hold once the liveness phase has healed every
+// fault, `sometimes` records that an interesting state was reached, so no `always` passes vacuously.
+// Every check reads the run's History, which sees a target only through the conformance interface.
+
+import type { History, Image } from '../harness/history.ts';
+import { compareMirror, isEqual } from '../harness/mirror_compare.ts';
+import type { NodeId } from '../harness/target.ts';
+import { identify, writeIdOf } from '../harness/write_identity.ts';
+
+export type PropertyKind = 'always' | 'eventually' | 'sometimes';
+
+/** `always`/`eventually`: a violation message, or null. `sometimes`: true when the state was reached. */
+export interface Property {
+  readonly name: string;
+  readonly kind: PropertyKind;
+  readonly description: string;
+  /** For `sometimes`: the `always` properties whose precondition this shows is reached. */
+  readonly partnerOf?: readonly string[];
+  readonly check: (h: History) => string | null | boolean;
+}
+
+const sources = (h: History): NodeId[] => h.world.spec.sources.map((s) => s.id);
+const modeOf = (h: History, id: NodeId) => h.world.spec.sources.find((s) => s.id === id)!.mode;
+
+function imageDiff(a: Image, b: Image, limit = 4): string {
+  const out: string[] = [];
+  for (let lba = 0; lba < a.length && out.length < limit; lba++)
+    if (a[lba] !== b[lba]) out.push(`lba ${lba}: ${a[lba]} vs ${b[lba]}`);
+  return out.join(', ');
+}
+
+// always ---------------------------------------------------------------------------------------------
+
+/** At a CP boundary (both sides committed the same CP, nothing in flight) the volumes are equal. */
+const mirrorEqualsPrimaryAtCp: Property = {
+  name: 'mirror-equals-primary-at-cp',
+  kind: 'always',
+  description: 'at every CP boundary the mirror equals the primary, block for block by VBN and by LBA',
+  check(h) {
+    for (const id of sources(h)) {
+      const a = h.after.sources[id]!;
+      const b = h.before.sources[id]!;
+      if (!a.up || !h.after.destinationUp || a.relationship === 'failed-over') continue;
+      // A boundary: the mirror just reached the primary's CP.
+      if (a.mirrorCp !== a.primaryCp || a.mirrorCp === b.mirrorCp) continue;
+      const d = compareMirror(h.instance, id, h.lbas(id));
+      if (!isEqual(d))
+        return `${id} at CP ${a.mirrorCp}: ${d.vbns.length} VBNs differ (${d.vbns.slice(0, 6).join(', ')}), ${d.lbas.length} LBAs differ`;
+    }
+    return null;
+  },
+};
+
+/** Between boundaries the destination's committed mirror is exactly some CP image of the primary. */
+const mirrorIsACpImage: Property = {
+  name: 'mirror-is-a-cp-image',
+  kind: 'always',
+  description:
+    "the destination's committed mirror is always exactly some CP image of the primary, never a mixture",
+  check(h) {
+    for (const id of sources(h)) {
+      const a = h.after.sources[id]!;
+      if (
+        !h.after.destinationUp ||
+        a.relationship === 'failed-over' ||
+        a.mirrorCp === h.before.sources[id]!.mirrorCp
+      )
+        continue;
+      const hist = h.source(id);
+      const primary = hist.primaryImages.get(a.mirrorCp);
+      const mirror = hist.mirrorImage!;
+      if (!primary)
+        return `${id}: the mirror committed CP ${a.mirrorCp}, which the primary was never seen to commit`;
+      if (primary.join() !== mirror.join())
+        return `${id}: mirror CP ${a.mirrorCp} differs from the primary's CP ${a.mirrorCp} image (${imageDiff(primary, mirror)})`;
+    }
+    return null;
+  },
+};
+
+/** After failover, the promoted volume holds every write acknowledged in sync (sync and strict-sync). */
+const noAckedWriteLostAfterFailover: Property = {
+  name: 'no-acked-write-lost-after-failover',
+  kind: 'always',
+  description:
+    'after failover every write acknowledged in sync or strict-sync mode is in the promoted volume',
+  check(h) {
+    if (h.action?.kind !== 'failover' || !h.after.destinationUp) return null;
+    const id = h.action.source;
+    if (modeOf(h, id) === 'semi-sync' || h.after.sources[id]!.relationship !== 'failed-over') return null;
+    const must = h.source(id).latestAckedInSync;
+    for (let lba = 0; lba < must.length; lba++) {
+      if (must[lba] === 0) continue;
+      const r = h.instance.clientRead(id, lba);
+      const got = r.ok ? writeIdOf(r.data) : -1;
+      if (got < must[lba]!)
+        return `${id} lba ${lba}: promoted volume holds write ${got}, write ${must[lba]} was acknowledged in sync`;
+    }
+    return null;
+  },
+};
+
+/** A strict-sync acknowledgement means the write is at the destination (its log file or its mirror). */
+const strictSyncNeverAcksUnmirrored: Property = {
+  name: 'strict-sync-never-acks-unmirrored',
+  kind: 'always',
+  description: 'strict-sync never acknowledges a write the destination does not hold',
+  check(h) {
+    const strictAcks = h.acks.filter((a) => a.ok && modeOf(h, a.source) === 'strict-sync');
+    // An ack the destination sent just before it lost power arrives while it is down: its log file is
+    // on its disks, so the check waits until the destination is up again.
+    h.deferredAcks.push(...strictAcks);
+    if (!h.after.destinationUp || h.deferredAcks.length === 0) return null;
+    for (const ack of h.deferredAcks.splice(0)) {
+      if (h.after.sources[ack.source]!.relationship === 'failed-over') continue;
+      const inLog = h.instance.logFile(ack.source).some((r) => writeIdOf(r.data) === ack.writeId);
+      const inMirror = writeIdOf(h.instance.readMirrorCommitted(ack.source, ack.lba)) >= ack.writeId;
+      if (!inLog && !inMirror)
+        return `strict-sync write ${ack.writeId} (lba ${ack.lba}) acknowledged, but the destination holds it nowhere`;
+    }
+    return null;
+  },
+};
+
+/** A read returns the latest acknowledged write to its LBA, or a later one, never an older one. */
+const readsSeeLatestAcked: Property = {
+  name: 'reads-see-latest-acked',
+  kind: 'always',
+  description: 'a read sees the latest acknowledged write to its LBA (or a later write), never an older one',
+  check(h) {
+    if (h.action?.kind !== 'read') return null;
+    const r = h.world.reads[h.world.reads.length - 1]!;
+    if (!r.result.ok) return null;
+    const got = writeIdOf(r.result.data);
+    const floor = h.source(r.source).latestAcked[r.lba]!;
+    if (got >= 0 && got < floor)
+      return `${r.source} lba ${r.lba}: read write ${got}, but write ${floor} was acknowledged`;
+    return null;
+  },
+};
+
+/** RAID may refuse a read beyond its tolerance, but data it returns is exactly some write to that LBA. */
+const raidNeverReturnsWrongData: Property = {
+  name: 'raid-never-returns-wrong-data',
+  kind: 'always',
+  description: 'a read that succeeds returns exactly a block written to that LBA (or zeros), never garbage',
+  check(h) {
+    if (h.action?.kind !== 'read') return null;
+    const r = h.world.reads[h.world.reads.length - 1]!;
+    if (!r.result.ok) return null;
+    const id = identify(r.result.data);
+    if (id.kind === 'garbage') return `${r.source} lba ${r.lba}: read returned a block that is no write`;
+    if (id.kind === 'write' && id.lba !== r.lba)
+      return `${r.source} lba ${r.lba}: read returned write ${id.writeId} of lba ${id.lba}`;
+    return null;
+  },
+};
+
+/** Each source's log file holds that source's writes only (fan-in never crosses entries). */
+const logFilesNeverMixSources: Property = {
+  name: 'log-files-never-mix-sources',
+  kind: 'always',
+  description: "a source's log file on the destination holds only that source's writes",
+  check(h) {
+    // Reading every log file is not free: check at CP boundaries of the mirror and at failover.
+    const due =
+      h.action?.kind === 'failover' ||
+      sources(h).some((id) => h.after.sources[id]!.mirrorCp !== h.before.sources[id]!.mirrorCp);
+    if (!due || !h.after.destinationUp) return null;
+    for (const id of sources(h)) {
+      for (const rec of h.instance.logFile(id)) {
+        const writeId = writeIdOf(rec.data);
+        const w = writeId > 0 ? h.world.writeRecord(writeId) : undefined;
+        if (!w) return `${id}'s log file holds a record (seq ${rec.seq}) that is no write of this run`;
+        if (w.source !== id) return `${id}'s log file holds write ${writeId} of ${w.source}`;
+      }
+    }
+    return null;
+  },
+};
+
+/** A resync sends what changed since the last common CP, never the whole volume. */
+const resyncIsIncremental: Property = {
+  name: 'resync-is-incremental',
+  kind: 'always',
+  description: 'a resync sends only the blocks changed since the last common CP, not the whole volume',
+  check(h) {
+    for (const id of sources(h)) {
+      const a = h.after.sources[id]!;
+      const b = h.before.sources[id]!;
+      if (a.relationship !== 'in-sync' || b.relationship === 'in-sync') continue;
+      const hist = h.source(id);
+      const before = hist.mirrorImageAtOutOfSync;
+      const now = hist.mirrorImage;
+      if (!before || !now) continue;
+      let changed = 0;
+      for (let lba = 0; lba < now.length; lba++) if (now[lba] !== before[lba]) changed++;
+      // The changed data blocks, generous room for map blocks, roots and hellos, and each write of the
+      // period forwarded at most twice (once before the loss was noticed, once after the transfer).
+      // A whole-volume transfer of a volume with few changes exceeds it.
+      const writesWhileOut = h.world.writes
+        .slice(hist.writesAtOutOfSync)
+        .filter((w) => w.source === id).length;
+      const blockBytes = h.world.spec.blockBytes;
+      // Each attempt (a transfer cut short by another loss is sent again) may send that much.
+      const bound =
+        Math.max(1, hist.resyncAttempts) * (changed + 16 + 2 * writesWhileOut) * (blockBytes + 96);
+      if (hist.bytesSinceOutOfSync > bound)
+        return `${id}: resync sent ${hist.bytesSinceOutOfSync} bytes for ${changed} changed blocks (bound ${bound})`;
+    }
+    return null;
+  },
+};
+
+// eventually -----------------------------------------------------------------------------------------
+
+/** Once every fault is healed, every relationship converges: in sync, equal, every client answered. */
+const convergesAfterHeal: Property = {
+  name: 'converges-after-heal',
+  kind: 'eventually',
+  description:
+    'after every fault is healed, each relationship is in sync (or failed over), mirror equal to primary',
+  check(h) {
+    if (!h.after.destinationUp) return 'the destination is still down';
+    for (const id of sources(h)) {
+      const o = h.after.sources[id]!;
+      if (o.relationship === 'failed-over') continue;
+      if (!o.up) return `${id} is still down`;
+      if (o.relationship !== 'in-sync') return `${id} is ${o.relationship}, not in sync`;
+      if (o.pendingWrites > 0) return `${id} still has ${o.pendingWrites} writes waiting`;
+      if (o.primaryCp !== o.mirrorCp)
+        return `${id}: primary at CP ${o.primaryCp}, mirror at CP ${o.mirrorCp}`;
+      const d = compareMirror(h.instance, id, h.lbas(id));
+      if (!isEqual(d))
+        return `${id}: mirror differs from primary in ${d.vbns.length} VBNs and ${d.lbas.length} LBAs`;
+    }
+    const unanswered = h.world.writes.filter((w) => !w.outcome && h.after.sources[w.source]?.up).length;
+    if (unanswered > 0) return `${unanswered} client writes to live sources never answered`;
+    return null;
+  },
+};
+
+// sometimes ------------------------------------------------------------------------------------------
+
+const cpDuringPartition: Property = {
+  name: 'cp-committed-during-partition',
+  kind: 'sometimes',
+  description: 'a CP committed on the source while its link was partitioned',
+  partnerOf: ['resync-is-incremental', 'mirror-is-a-cp-image'],
+  check: (h) =>
+    sources(h).some(
+      (id) =>
+        h.world.network.isPartitioned(id, 'dst') &&
+        h.after.sources[id]!.primaryCp > h.before.sources[id]!.primaryCp,
+    ),
+};
+
+const mirrorBoundary: Property = {
+  name: 'mirror-reached-cp-boundary',
+  kind: 'sometimes',
+  description: "the mirror reached the primary's CP (a boundary where the volumes are compared)",
+  partnerOf: ['mirror-equals-primary-at-cp', 'mirror-is-a-cp-image', 'log-files-never-mix-sources'],
+  check: (h) =>
+    sources(h).some((id) => {
+      const a = h.after.sources[id]!;
+      return a.up && a.mirrorCp === a.primaryCp && a.mirrorCp > h.before.sources[id]!.mirrorCp;
+    }),
+};
+
+const resyncCompleted: Property = {
+  name: 'resync-completed',
+  kind: 'sometimes',
+  description: 'a relationship came back in sync after being out of sync',
+  partnerOf: ['resync-is-incremental'],
+  check: (h) =>
+    sources(h).some(
+      (id) =>
+        h.after.sources[id]!.relationship === 'in-sync' && h.before.sources[id]!.relationship !== 'in-sync',
+    ),
+};
+
+const failoverWithAckedWrites: Property = {
+  name: 'failover-with-acked-writes',
+  kind: 'sometimes',
+  description: 'a failover happened with writes acknowledged in sync',
+  partnerOf: ['no-acked-write-lost-after-failover'],
+  check: (h) =>
+    h.action?.kind === 'failover' &&
+    h.after.sources[h.action.source]?.relationship === 'failed-over' &&
+    h.source(h.action.source).latestAckedInSync.some((x) => x > 0),
+};
+
+const failoverAfterMidCpCrash: Property = {
+  name: 'failover-after-mid-cp-crash',
+  kind: 'sometimes',
+  description: 'a failover after the source lost power in the middle of its work (a CP, an NVLOG append)',
+  partnerOf: ['no-acked-write-lost-after-failover'],
+  check: (h) => h.action?.kind === 'failover' && h.midOperationCrashes.has(h.action.source),
+};
+
+const strictAck: Property = {
+  name: 'strict-sync-write-acked',
+  kind: 'sometimes',
+  description: 'a strict-sync write was acknowledged',
+  partnerOf: ['strict-sync-never-acks-unmirrored'],
+  check: (h) => h.acks.some((a) => a.ok && modeOf(h, a.source) === 'strict-sync'),
+};
+
+const strictFailedOutOfSync: Property = {
+  name: 'strict-sync-write-failed-out-of-sync',
+  kind: 'sometimes',
+  description: 'a strict-sync write failed because the relationship was out of sync',
+  partnerOf: ['strict-sync-never-acks-unmirrored'],
+  check: (h) =>
+    h.acks.some((a) => !a.ok && modeOf(h, a.source) === 'strict-sync' && a.relationshipBefore !== 'in-sync'),
+};
+
+const readAfterAck: Property = {
+  name: 'read-of-acked-write',
+  kind: 'sometimes',
+  description: 'a read of an LBA that has an acknowledged write',
+  partnerOf: ['reads-see-latest-acked', 'raid-never-returns-wrong-data'],
+  check(h) {
+    if (h.action?.kind !== 'read') return false;
+    const r = h.world.reads[h.world.reads.length - 1]!;
+    return r.result.ok && h.source(r.source).latestAcked[r.lba]! > 0;
+  },
+};
+
+const degradedRead: Property = {
+  name: 'degraded-read',
+  kind: 'sometimes',
+  description: "a read succeeded while a disk of the serving node's RAID group was failed",
+  partnerOf: ['raid-never-returns-wrong-data'],
+  check(h) {
+    if (h.action?.kind !== 'read') return false;
+    const r = h.world.reads[h.world.reads.length - 1]!;
+    return r.result.ok && (h.world.media[r.source]?.groups.primary ?? []).some((d) => d.isFailed);
+  },
+};
+
+export const PROPERTIES: readonly Property[] = [
+  mirrorEqualsPrimaryAtCp,
+  mirrorIsACpImage,
+  noAckedWriteLostAfterFailover,
+  strictSyncNeverAcksUnmirrored,
+  readsSeeLatestAcked,
+  raidNeverReturnsWrongData,
+  logFilesNeverMixSources,
+  resyncIsIncremental,
+  convergesAfterHeal,
+  cpDuringPartition,
+  mirrorBoundary,
+  resyncCompleted,
+  failoverWithAckedWrites,
+  failoverAfterMidCpCrash,
+  strictAck,
+  strictFailedOutOfSync,
+  readAfterAck,
+  degradedRead,
+];
+
+export const ALWAYS = PROPERTIES.filter((p) => p.kind === 'always');
+export const EVENTUALLY = PROPERTIES.filter((p) => p.kind === 'eventually');
+export const SOMETIMES = PROPERTIES.filter((p) => p.kind === 'sometimes');
+
+export function propertyNamed(name: string): Property | undefined {
+  return PROPERTIES.find((p) => p.name === name);
+}
