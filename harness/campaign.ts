@@ -91,7 +91,9 @@ export function runCampaign(target: ConformanceTarget, options: CampaignOptions)
     sometimes,
     runsToFailure: runsToFailure || runs,
   };
-  if (!details.failed || lastFailure === null) return base;
+  if (!details.failed) return base;
+  // A failure is always a run whose result said so: the runner turns every exception into a violation.
+  if (lastFailure === null) throw new Error(`fast-check reported a failure the runner did not: ${String(details.errorInstance)}`);
   // fast-check ran the shrunk counterexample last among the failures: replay it with the trace on.
   const shrunk = details.counterexample?.[0] ?? (lastFailure as { schedule: Schedule }).schedule;
   return {

@@ -18,6 +18,8 @@ export interface AckRecord {
   readonly relationshipBefore: RelationshipState;
   /** True when the relationship was in sync both before and after that step: an in-sync acknowledgement. */
   readonly inSync: boolean;
+  /** The world answered for a server that went down; the target said nothing. */
+  readonly byWorld: boolean;
   readonly step: number;
 }
 
@@ -110,6 +112,7 @@ export class History {
         ok,
         relationshipBefore: rel,
         inSync,
+        byWorld: w.outcome!.byWorld === true,
         step: this.stepIndex,
       };
       this.acks.push(ack);

@@ -270,8 +270,11 @@ class Run {
       this.world.step(action);
       h.update(action);
     } catch (e) {
-      if (!(e instanceof TargetError)) throw e;
-      return { property: 'target-contract', message: e.message, step: at, phase };
+      // A target breaking the interface, or a schedule the world cannot run: either way a finding to
+      // report, shrink and save, never an exception that ends the campaign without a counterexample.
+      if (e instanceof TargetError) return { property: 'target-contract', message: e.message, step: at, phase };
+      const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      return { property: 'harness-error', message, step: at, phase };
     }
     for (const p of this.sometimesProps)
       if (!this.sometimes.has(p.name) && p.check(h) === true) this.sometimes.add(p.name);

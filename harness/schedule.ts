@@ -77,7 +77,7 @@ export function mixArb(): fc.Arbitrary<Mix> {
     restart: w(6),
     diskFault: w(5),
     replace: w(4),
-    failover: w(2),
+    failover: w(10),
   });
 }
 
@@ -116,13 +116,16 @@ export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> 
     { weight: 1, arbitrary: fc.integer({ min: 0, max: lbaCount - 1 }) },
   );
   const groups = groupsOf(spec);
-  const disk = fc.constantFrom(...groups).chain((g) =>
+  const diskAndBlock = fc.constantFrom(...groups).chain((g) =>
     fc.record({
       node: fc.constant(g.node),
       group: fc.constant(g.group),
       index: fc.integer({ min: 0, max: g.disks - 1 }),
+      // Low DBNs hold the roots, maps and early data: where a latent error matters.
+      dbn: fc.integer({ min: 0, max: Math.min(15, g.blocksPerDisk - 1) }),
     }),
   );
+  const disk = diskAndBlock.map(({ node, group, index }) => ({ node, group, index }));
   const weighted: { weight: number; arbitrary: fc.Arbitrary<WorldAction> }[] = [
     { weight: mix.write, arbitrary: fc.record({ kind: fc.constant('write' as const), source, lba }) },
     { weight: mix.read, arbitrary: fc.record({ kind: fc.constant('read' as const), source, lba }) },
@@ -152,9 +155,7 @@ export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> 
     { weight: mix.diskFault, arbitrary: disk.map((d) => ({ kind: 'fail-disk' as const, ...d })) },
     {
       weight: mix.diskFault,
-      arbitrary: fc
-        .tuple(disk, fc.integer({ min: 0, max: 15 }))
-        .map(([d, dbn]) => ({ kind: 'latent-error' as const, ...d, dbn })),
+      arbitrary: diskAndBlock.map((d) => ({ kind: 'latent-error' as const, ...d })),
     },
     { weight: mix.replace, arbitrary: disk.map((d) => ({ kind: 'replace-disk' as const, ...d })) },
     { weight: mix.failover, arbitrary: fc.record({ kind: fc.constant('failover' as const), source }) },
@@ -183,14 +184,15 @@ export interface GroupRef {
   readonly node: NodeId;
   readonly group: string;
   readonly disks: number;
+  readonly blocksPerDisk: number;
 }
 
 export function groupsOf(spec: WorldSpec): GroupRef[] {
   const out: GroupRef[] = [];
   for (const s of spec.sources) {
-    out.push({ node: s.id, group: 'primary', disks: disksFor(s.primary) });
-    out.push({ node: 'dst', group: `mirror:${s.id}`, disks: disksFor(s.mirror) });
-    out.push({ node: 'dst', group: `log:${s.id}`, disks: disksFor(s.logFile) });
+    out.push({ node: s.id, group: 'primary', disks: disksFor(s.primary), blocksPerDisk: s.primary.blocksPerDisk });
+    out.push({ node: 'dst', group: `mirror:${s.id}`, disks: disksFor(s.mirror), blocksPerDisk: s.mirror.blocksPerDisk });
+    out.push({ node: 'dst', group: `log:${s.id}`, disks: disksFor(s.logFile), blocksPerDisk: s.logFile.blocksPerDisk });
   }
   return out;
 }

@@ -54,7 +54,13 @@ export interface WriteRecord {
   /** The server the write was sent to: the source, or the destination after a failover. */
   servedBy?: NodeId;
   /** undefined while the client still waits. */
-  outcome?: { readonly ok: boolean; readonly error?: string; readonly tick: number };
+  outcome?: {
+    readonly ok: boolean;
+    readonly error?: string;
+    readonly tick: number;
+    /** The world answered, not the target: the server went down (or was down) before answering. */
+    readonly byWorld?: boolean;
+  };
 }
 
 export interface ReadRecord {
@@ -214,7 +220,7 @@ export class World {
     const writer = this.servingNode(source);
     record.servedBy = writer;
     if (!this.isUp(writer)) {
-      record.outcome = { ok: false, error: `${writer} is down`, tick: this.nowTick };
+      record.outcome = { ok: false, error: `${writer} is down`, tick: this.nowTick, byWorld: true };
       this.answers.push(writeId);
       return this.log(`  ack id=${writeId} error: ${writer} is down`);
     }
@@ -338,6 +344,7 @@ export class World {
         ok: false,
         error: `${node} lost power before answering (indeterminate)`,
         tick: this.nowTick,
+        byWorld: true,
       };
       this.answers.push(w.writeId);
     }

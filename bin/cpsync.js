@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The `cpsync` command: runs harness/cli.ts through tsx, so no build step stands between a user and it.
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../harness/cli.ts');
+process.exit(await main(process.argv.slice(2)));

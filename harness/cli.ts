@@ -1,0 +1,232 @@
+// The `cpsync` command line: `check` runs a conformance campaign against a target, `replay` runs a saved
+// counterexample again, `targets` lists the built-in targets. Exit codes: 0 every property held (or a
+// replay no longer fails), 1 a counterexample was found (or reproduces), 2 a usage or input error.
+// This is the one place that reads the clock (for throughput figures) and writes files.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SingleBar } from 'cli-progress';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import {
+  COUNTEREXAMPLE_FORMAT,
+  type Counterexample,
+  readableSteps,
+  replayCounterexample,
+  runCampaign,
+} from './campaign.ts';
+import { modelCheckers } from './model_checker.ts';
+import { BUILT_IN_TARGETS, loadTarget, TargetLoadError } from './targets.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** A user error: printed as one line, exit 2. */
+class UsageError extends Error {}
+
+function integer(name: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+
+interface CheckOptions {
+  target: string;
+  runs: number;
+  seed?: number;
+  maxSteps: number;
+  swarm: boolean;
+  json: boolean;
+  model: boolean;
+  out: string;
+}
+
+async function check(o: CheckOptions): Promise<number> {
+  const target = await loadTarget(o.target);
+  // A seed drawn from the clock when none is given; printed, so the run can be repeated exactly.
+  const seed = o.seed ?? Date.now() % 0x7fffffff;
+  const bar = !o.json && process.stderr.isTTY ? new SingleBar({ format: 'checking {bar} {value}/{total} schedules | {steps} steps', hideCursor: true }) : null;
+  let steps = 0;
+  bar?.start(o.runs, 0, { steps: 0 });
+  const started = performance.now();
+  const result = runCampaign(target, {
+    runs: o.runs,
+    seed,
+    maxSteps: o.maxSteps,
+    swarm: o.swarm,
+    version: VERSION,
+    ...(o.model ? { checkers: modelCheckers } : {}),
+    onRun: (run, r) => {
+      steps += r.steps;
+      bar?.update(Math.min(run, o.runs), { steps });
+    },
+  });
+  bar?.stop();
+  const seconds = (performance.now() - started) / 1000;
+  const cx = result.counterexample;
+  const file = cx ? saveCounterexample(cx, o.out) : undefined;
+  const summary = {
+    target: target.name,
+    expected: target.expected,
+    seed,
+    runs: result.runs,
+    steps: result.steps,
+    ticks: result.ticks,
+    result: cx ? 'fail' : 'pass',
+    property: cx?.property ?? null,
+    message: cx?.message ?? null,
+    counterexample: file ?? null,
+    shrunkSteps: cx?.schedule.actions.length ?? null,
+    runsToFailure: cx ? result.runsToFailure : null,
+    seconds: Number(seconds.toFixed(3)),
+    schedulesPerSecond: Number((result.runs / seconds).toFixed(1)),
+    stepsPerSecond: Math.round(result.steps / seconds),
+    sometimes: Object.fromEntries(result.sometimes),
+  };
+  if (o.json) console.log(JSON.stringify(summary));
+  else printCheck(summary, cx, file);
+  return cx ? 1 : 0;
+}
+
+function printCheck(s: Record<string, unknown>, cx: Counterexample | undefined, file: string | undefined): void {
+  console.log(`target ${s.target} (expected to ${s.expected}), seed ${s.seed}`);
+  console.log(
+    `${s.runs} schedules, ${s.steps} steps, ${s.ticks} ticks in ${s.seconds} s: ${s.schedulesPerSecond} schedules/s, ${s.stepsPerSecond} steps/s`,
+  );
+  if (!cx || !file) {
+    console.log('every property held');
+    console.log(`reproduce: cpsync check --target ${s.target} --seed ${s.seed} --runs ${s.runs}`);
+    return;
+  }
+  console.log(`VIOLATED ${cx.property}: ${cx.message}`);
+  console.log(`shrunk to ${cx.schedule.actions.length} actions (found after ${s.runsToFailure} schedules):`);
+  for (const line of cx.readable.slice(0, cx.schedule.actions.length + 1)) console.log(`  ${line}`);
+  console.log(`counterexample: ${file}`);
+  console.log(`replay: cpsync replay ${file}    (fast-check seed ${cx.seed}, path ${cx.path})`);
+}
+
+function saveCounterexample(cx: Counterexample, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${cx.target}-${cx.property}-seed${cx.seed}.json`);
+  writeFileSync(file, `${JSON.stringify(cx, null, 2)}\n`);
+  return file;
+}
+
+export function readCounterexample(file: string): Counterexample {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let cx: unknown;
+  try {
+    cx = JSON.parse(text);
+  } catch {
+    throw new UsageError(`${file} is not JSON, so it is not a cpsync counterexample`);
+  }
+  const c = cx as Partial<Counterexample> | null;
+  if (!c || typeof c !== 'object' || c.format !== COUNTEREXAMPLE_FORMAT)
+    throw new UsageError(`${file} is not a cpsync counterexample (no "format": "${COUNTEREXAMPLE_FORMAT}")`);
+  const s = c.schedule;
+  if (!s || !Array.isArray(s.actions) || typeof s.seed !== 'number' || typeof s.config !== 'object' || typeof c.target !== 'string')
+    throw new UsageError(`${file} is a damaged counterexample: it lacks target, schedule.config, schedule.seed or schedule.actions`);
+  return c as Counterexample;
+}
+
+async function replay(file: string, o: { json: boolean; model: boolean }): Promise<number> {
+  const cx = readCounterexample(file);
+  const target = await loadTarget(cx.target);
+  const result = replayCounterexample(target, cx, o.model ? modelCheckers() : []);
+  const v = result.violation;
+  if (o.json) {
+    console.log(
+      JSON.stringify({
+        target: cx.target,
+        file,
+        result: v ? 'fail' : 'pass',
+        reproduces: v !== undefined,
+        property: v?.property ?? null,
+        message: v?.message ?? null,
+        step: v?.step ?? null,
+        trace: result.trace,
+      }),
+    );
+  } else {
+    for (const line of readableSteps(result, v?.step ?? -1)) console.log(line);
+    console.log('--- trace');
+    for (const line of result.trace) console.log(line);
+    console.log('---');
+    console.log(v ? `VIOLATED ${v.property} at step ${v.step}: ${v.message}` : `no longer fails: every property held (was: ${cx.property})`);
+  }
+  return v ? 1 : 0;
+}
+
+function targets(o: { json: boolean }): number {
+  const list = BUILT_IN_TARGETS.map((t) => ({ name: t.name, description: t.description, expected: t.expected }));
+  if (o.json) console.log(JSON.stringify(list));
+  else for (const t of list) console.log(`${t.name.padEnd(32)} ${t.expected === 'pass' ? 'pass' : 'FAIL'}  ${t.description}`);
+  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let code = 0;
+  const program = new Command()
+    .name('cpsync')
+    .description('conformance harness for consistency-point synchronous mirroring')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program
+    .command('check')
+    .description('run a conformance campaign against a target')
+    .option('--target <name|path>', 'a built-in target (cpsync targets) or a module path', 'reference')
+    .option('--runs <n>', 'schedules to run', integer('--runs', 1), 200)
+    .option('--seed <n>', 'the campaign seed (default: drawn and printed)', integer('--seed', 0))
+    .option('--max-steps <n>', 'actions per schedule at most', integer('--max-steps', 1), 60)
+    .option('--swarm', 'draw a mix of action kinds per schedule (swarm testing)', false)
+    .option('--no-model', 'do not step the statechart model in lockstep')
+    .option('--out <dir>', 'where counterexamples are written', 'reports/counterexamples')
+    .option('--json', 'print one JSON object', false)
+    .action(async (o: CheckOptions) => {
+      code = await check(o);
+    });
+  program
+    .command('replay <file>')
+    .description('run a saved counterexample again and print its trace')
+    .option('--no-model', 'do not step the statechart model in lockstep')
+    .option('--json', 'print one JSON object', false)
+    .action(async (file: string, o: { json: boolean; model: boolean }) => {
+      code = await replay(file, o);
+    });
+  program
+    .command('targets')
+    .description('list the built-in targets')
+    .option('--json', 'print a JSON array', false)
+    .action((o: { json: boolean }) => {
+      code = targets(o);
+    });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UsageError || e instanceof TargetLoadError) {
+      console.error(`cpsync: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(`cpsync: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      process.exit(3);
+    },
+  );
+}
