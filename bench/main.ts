@@ -2,15 +2,23 @@
 // Wall-clock timing lives here and only here: tests never assert speed.
 
 import { measureCp } from './cp_bench.ts';
+import { measureCanaries, measureThroughput } from './harness_bench.ts';
 import { measureParity } from './raid_bench.ts';
 
 interface Figures {
   parity: ReturnType<typeof measureParity>;
   cp: ReturnType<typeof measureCp>;
+  harness: ReturnType<typeof measureThroughput>[];
+  canaries: ReturnType<typeof measureCanaries>;
 }
 
 function run(): Figures {
-  return { parity: measureParity(), cp: measureCp() };
+  return {
+    parity: measureParity(),
+    cp: measureCp(),
+    harness: [measureThroughput(false), measureThroughput(true)],
+    canaries: measureCanaries(),
+  };
 }
 
 function print(f: Figures): void {
@@ -22,6 +30,18 @@ function print(f: Figures): void {
   console.log(`  memory copy ${gb(f.parity.memcpyGBps)}   (the same word loop, the physical reference)`);
   console.log('consistency points (4 KiB blocks through volume and RAID)');
   console.log(`  ${f.cp.level}: ${Math.round(f.cp.blocksPerSecond).toLocaleString('en-US')} blocks/s`);
+  console.log(
+    'conformance harness against the reference target (one core, swarm schedules of up to 60 actions)',
+  );
+  for (const h of f.harness)
+    console.log(
+      `  ${h.model ? 'model in lockstep   ' : 'properties only     '} ${h.schedulesPerSecond.toFixed(1)} schedules/s, ${Math.round(h.stepsPerSecond).toLocaleString('en-US')} steps/s`,
+    );
+  console.log('canaries (median over seeds: time and schedules to detection, shrunk length)');
+  for (const c of f.canaries)
+    console.log(
+      `  ${c.target.padEnd(32)} caught ${c.caught}/${c.seeds}  ${Math.round(c.medianMs)} ms  ${c.medianSchedules} schedules  ${c.medianShrunkSteps} actions`,
+    );
 }
 
 const figures = run();

@@ -29,6 +29,8 @@ export interface Counterexample {
   };
   /** The same actions, one readable line each, and where the violation followed. */
   readonly readable: readonly string[];
+  /** Whether the model ran in lockstep: a replay runs it too, or not, to reproduce the same run. */
+  readonly lockstep: boolean;
   readonly violationStep: number;
   readonly phase: Violation['phase'];
   readonly trace: readonly string[];
@@ -48,6 +50,8 @@ export interface CampaignResult {
   readonly seed: number;
   readonly runs: number;
   readonly steps: number;
+  /** Lockstep steps: every action and every tick, each observed and checked. */
+  readonly observedSteps: number;
   readonly ticks: number;
   /** How many schedules ran before the first failure was found (all of them when none failed). */
   readonly runsToFailure: number;
@@ -58,6 +62,7 @@ export interface CampaignResult {
 export function runCampaign(target: ConformanceTarget, options: CampaignOptions): CampaignResult {
   let runs = 0;
   let steps = 0;
+  let observedSteps = 0;
   let ticks = 0;
   let runsToFailure = 0;
   const sometimes = new Map<string, number>();
@@ -71,6 +76,7 @@ export function runCampaign(target: ConformanceTarget, options: CampaignOptions)
       });
       runs++;
       steps += result.steps;
+      observedSteps += result.observedSteps;
       ticks += result.ticks;
       for (const name of result.sometimes) sometimes.set(name, (sometimes.get(name) ?? 0) + 1);
       options.onRun?.(runs, result);
@@ -87,13 +93,15 @@ export function runCampaign(target: ConformanceTarget, options: CampaignOptions)
     seed: options.seed,
     runs,
     steps,
+    observedSteps,
     ticks,
     sometimes,
     runsToFailure: runsToFailure || runs,
   };
   if (!details.failed) return base;
   // A failure is always a run whose result said so: the runner turns every exception into a violation.
-  if (lastFailure === null) throw new Error(`fast-check reported a failure the runner did not: ${String(details.errorInstance)}`);
+  if (lastFailure === null)
+    throw new Error(`fast-check reported a failure the runner did not: ${String(details.errorInstance)}`);
   // fast-check ran the shrunk counterexample last among the failures: replay it with the trace on.
   const shrunk = details.counterexample?.[0] ?? (lastFailure as { schedule: Schedule }).schedule;
   return {
@@ -135,6 +143,7 @@ function toCounterexample(
       livenessTicks: LIVENESS_TICKS,
     },
     readable: readableSteps(result, v.step),
+    lockstep: options.checkers !== undefined,
     violationStep: v.step,
     phase: v.phase,
     trace: result.trace,

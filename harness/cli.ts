@@ -27,7 +27,8 @@ class UsageError extends Error {}
 function integer(name: string, min: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
     return n;
   };
 }
@@ -47,7 +48,13 @@ async function check(o: CheckOptions): Promise<number> {
   const target = await loadTarget(o.target);
   // A seed drawn from the clock when none is given; printed, so the run can be repeated exactly.
   const seed = o.seed ?? Date.now() % 0x7fffffff;
-  const bar = !o.json && process.stderr.isTTY ? new SingleBar({ format: 'checking {bar} {value}/{total} schedules | {steps} steps', hideCursor: true }) : null;
+  const bar =
+    !o.json && process.stderr.isTTY
+      ? new SingleBar({
+          format: 'checking {bar} {value}/{total} schedules | {steps} steps',
+          hideCursor: true,
+        })
+      : null;
   let steps = 0;
   bar?.start(o.runs, 0, { steps: 0 });
   const started = performance.now();
@@ -73,6 +80,7 @@ async function check(o: CheckOptions): Promise<number> {
     seed,
     runs: result.runs,
     steps: result.steps,
+    observedSteps: result.observedSteps,
     ticks: result.ticks,
     result: cx ? 'fail' : 'pass',
     property: cx?.property ?? null,
@@ -82,7 +90,7 @@ async function check(o: CheckOptions): Promise<number> {
     runsToFailure: cx ? result.runsToFailure : null,
     seconds: Number(seconds.toFixed(3)),
     schedulesPerSecond: Number((result.runs / seconds).toFixed(1)),
-    stepsPerSecond: Math.round(result.steps / seconds),
+    stepsPerSecond: Math.round(result.observedSteps / seconds),
     sometimes: Object.fromEntries(result.sometimes),
   };
   if (o.json) console.log(JSON.stringify(summary));
@@ -90,10 +98,14 @@ async function check(o: CheckOptions): Promise<number> {
   return cx ? 1 : 0;
 }
 
-function printCheck(s: Record<string, unknown>, cx: Counterexample | undefined, file: string | undefined): void {
+function printCheck(
+  s: Record<string, unknown>,
+  cx: Counterexample | undefined,
+  file: string | undefined,
+): void {
   console.log(`target ${s.target} (expected to ${s.expected}), seed ${s.seed}`);
   console.log(
-    `${s.runs} schedules, ${s.steps} steps, ${s.ticks} ticks in ${s.seconds} s: ${s.schedulesPerSecond} schedules/s, ${s.stepsPerSecond} steps/s`,
+    `${s.runs} schedules, ${s.steps} actions, ${s.observedSteps} lockstep steps in ${s.seconds} s: ${s.schedulesPerSecond} schedules/s, ${s.stepsPerSecond} steps/s`,
   );
   if (!cx || !file) {
     console.log('every property held');
@@ -131,15 +143,24 @@ export function readCounterexample(file: string): Counterexample {
   if (!c || typeof c !== 'object' || c.format !== COUNTEREXAMPLE_FORMAT)
     throw new UsageError(`${file} is not a cpsync counterexample (no "format": "${COUNTEREXAMPLE_FORMAT}")`);
   const s = c.schedule;
-  if (!s || !Array.isArray(s.actions) || typeof s.seed !== 'number' || typeof s.config !== 'object' || typeof c.target !== 'string')
-    throw new UsageError(`${file} is a damaged counterexample: it lacks target, schedule.config, schedule.seed or schedule.actions`);
+  if (
+    !s ||
+    !Array.isArray(s.actions) ||
+    typeof s.seed !== 'number' ||
+    typeof s.config !== 'object' ||
+    typeof c.target !== 'string'
+  )
+    throw new UsageError(
+      `${file} is a damaged counterexample: it lacks target, schedule.config, schedule.seed or schedule.actions`,
+    );
   return c as Counterexample;
 }
 
 async function replay(file: string, o: { json: boolean; model: boolean }): Promise<number> {
   const cx = readCounterexample(file);
   const target = await loadTarget(cx.target);
-  const result = replayCounterexample(target, cx, o.model ? modelCheckers() : []);
+  // The model runs in lockstep when it did in the run that found the counterexample (and --no-model is absent).
+  const result = replayCounterexample(target, cx, o.model && cx.lockstep !== false ? modelCheckers() : []);
   const v = result.violation;
   if (o.json) {
     console.log(
@@ -159,15 +180,25 @@ async function replay(file: string, o: { json: boolean; model: boolean }): Promi
     console.log('--- trace');
     for (const line of result.trace) console.log(line);
     console.log('---');
-    console.log(v ? `VIOLATED ${v.property} at step ${v.step}: ${v.message}` : `no longer fails: every property held (was: ${cx.property})`);
+    console.log(
+      v
+        ? `VIOLATED ${v.property} at step ${v.step}: ${v.message}`
+        : `no longer fails: every property held (was: ${cx.property})`,
+    );
   }
   return v ? 1 : 0;
 }
 
 function targets(o: { json: boolean }): number {
-  const list = BUILT_IN_TARGETS.map((t) => ({ name: t.name, description: t.description, expected: t.expected }));
+  const list = BUILT_IN_TARGETS.map((t) => ({
+    name: t.name,
+    description: t.description,
+    expected: t.expected,
+  }));
   if (o.json) console.log(JSON.stringify(list));
-  else for (const t of list) console.log(`${t.name.padEnd(32)} ${t.expected === 'pass' ? 'pass' : 'FAIL'}  ${t.description}`);
+  else
+    for (const t of list)
+      console.log(`${t.name.padEnd(32)} ${t.expected === 'pass' ? 'pass' : 'FAIL'}  ${t.description}`);
   return 0;
 }
 

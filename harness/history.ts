@@ -26,8 +26,15 @@ export interface AckRecord {
 export interface SourceHistory {
   /** Primary images by CP number, read when primaryCp was seen to change. */
   readonly primaryImages: Map<number, Image>;
-  /** The mirror's image when mirrorCp last changed, and the CP. */
+  /**
+   * The mirror's committed image, read when the destination was first seen up at a new mirrorCp. The
+   * destination may commit a CP and lose power in one step: its image is then read once it is back.
+   */
   mirrorImage: Image | null;
+  /** The mirror CP `mirrorImage` is the image of. */
+  mirrorImageCp: number;
+  /** The step at which `mirrorImage` was read: properties judge an image once, when it is new. */
+  mirrorImageStep: number;
   /** Per LBA, the write id of the latest write acknowledged ok (0 when none). */
   readonly latestAcked: number[];
   /** Per LBA, the latest write acknowledged ok while the relationship was in sync (sync and strict-sync guarantee these). */
@@ -38,6 +45,8 @@ export interface SourceHistory {
   mirrorImageAtOutOfSync: Image | null;
   /** How many writes the world had issued (all sources) when the relationship last left 'in-sync'. */
   writesAtOutOfSync: number;
+  /** The live VBNs found equal at the last CP boundary check. */
+  comparedLive: Set<number>;
   /** Times the relationship was seen entering 'resyncing' since it last left 'in-sync'. */
   resyncAttempts: number;
 }
@@ -70,12 +79,15 @@ export class History {
       this.sources.set(s.id, {
         primaryImages: new Map([[this.before.sources[s.id]!.primaryCp, zero]]),
         mirrorImage: zero,
+        mirrorImageCp: this.before.sources[s.id]!.mirrorCp,
+        mirrorImageStep: 0,
         latestAcked: [...zero],
         latestAckedInSync: [...zero],
         bytesSinceOutOfSync: 0,
         mirrorImageAtOutOfSync: null,
         writesAtOutOfSync: 0,
         resyncAttempts: 0,
+        comparedLive: new Set(),
       });
     }
   }
@@ -146,8 +158,11 @@ export class History {
       !h.primaryImages.has(a.primaryCp)
     )
       h.primaryImages.set(a.primaryCp, this.readImage(id, 'primary'));
-    if (this.after.destinationUp && a.mirrorCp !== b.mirrorCp && a.relationship !== 'failed-over')
+    if (this.after.destinationUp && a.mirrorCp !== h.mirrorImageCp && a.relationship !== 'failed-over') {
       h.mirrorImage = this.readImage(id, 'mirror');
+      h.mirrorImageCp = a.mirrorCp;
+      h.mirrorImageStep = this.stepIndex;
+    }
     if (a.relationship === 'resyncing' && b.relationship !== 'resyncing') h.resyncAttempts++;
     if (b.relationship === 'in-sync' && a.relationship !== 'in-sync') {
       h.resyncAttempts = 0;
@@ -158,6 +173,12 @@ export class History {
     // Down without a crash action of its own: an armed power cut fired in the middle of some work.
     if (b.up && !a.up && this.action?.kind !== 'crash') this.midOperationCrashes.add(id);
     h.bytesSinceOutOfSync += bytes;
+  }
+
+  /** The mirror's image was read in this step: it is of a CP no check has judged yet. */
+  freshMirrorImage(id: NodeId): Image | null {
+    const h = this.source(id);
+    return h.mirrorImageStep === this.stepIndex ? h.mirrorImage : null;
   }
 
   readImage(id: NodeId, side: 'primary' | 'mirror'): Image {

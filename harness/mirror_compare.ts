@@ -41,3 +41,29 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * The cheap check at a CP boundary: the two live VBN sets are equal, and the VBNs that became live since
+ * `previouslyLive` hold equal blocks. A write-anywhere volume never rewrites a live block, so what was
+ * compared before still holds; the whole volumes are compared at the end of a run.
+ */
+export function compareNewlyLive(
+  t: TargetInstance,
+  source: NodeId,
+  previouslyLive: ReadonlySet<number>,
+): { readonly differing: number[]; readonly live: Set<number> } {
+  const primary = t.liveVbns(source, 'primary');
+  const mirror = new Set(t.liveVbns(source, 'mirror'));
+  const differing: number[] = [];
+  for (const vbn of primary) {
+    if (!mirror.has(vbn)) differing.push(vbn);
+    else if (
+      !previouslyLive.has(vbn) &&
+      !sameBytes(t.readVbn(source, 'primary', vbn), t.readVbn(source, 'mirror', vbn))
+    )
+      differing.push(vbn);
+  }
+  const live = new Set(primary);
+  for (const vbn of mirror) if (!live.has(vbn)) differing.push(vbn);
+  return { differing: differing.sort((a, b) => a - b), live };
+}

@@ -32,7 +32,9 @@ class ModelChecker implements LockstepChecker {
     const models = this.init(h);
     const action = h.action!;
     // Environment events that happen when the action runs; a power cut is fed when it is seen.
-    const env = environmentEvents(action, h, h.world.writes.length).filter(([, e]) => e.type !== 'CRASH_SOURCE' && e.type !== 'CRASH_DEST');
+    const env = environmentEvents(action, h, h.world.writes.length).filter(
+      ([, e]) => e.type !== 'CRASH_SOURCE' && e.type !== 'CRASH_DEST',
+    );
     for (const [source, event] of env) {
       const out = step(models.get(source)!, event);
       if (!out.ok) return `${source}: ${out.reason}`;
@@ -52,7 +54,11 @@ class ModelChecker implements LockstepChecker {
         ...(next.primaryCp !== prev.primaryCp && hist.primaryImages.has(next.primaryCp)
           ? { primaryImage: toMap(hist.primaryImages.get(next.primaryCp)!) }
           : {}),
-        ...(next.mirrorCp !== prev.mirrorCp && hist.mirrorImage ? { mirrorImage: toMap(hist.mirrorImage) } : {}),
+        // Only an image read in this step is the new CP's: a destination that committed and lost power
+        // in one step shows its image once it is back, and the model then takes the ideal one.
+        ...(next.mirrorCp !== prev.mirrorCp && h.freshMirrorImage(source)
+          ? { mirrorImage: toMap(h.freshMirrorImage(source)!) }
+          : {}),
       };
       const observed = stepObserved(model, observationEvents(prev, next, acks), facts);
       if (!observed.ok) return `${source}: ${observed.reason}`;

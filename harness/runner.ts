@@ -42,7 +42,10 @@ export interface RunResult {
   /** The actions that ran (enabled ones), liveness phase included: the schedule a replay runs. */
   readonly executed: WorldAction[];
   readonly safetySteps: number;
+  /** Actions run (a `tick N` is one). */
   readonly steps: number;
+  /** Lockstep steps: every action and every tick, each observed and checked (a `tick N` is N). */
+  readonly observedSteps: number;
   readonly ticks: number;
   readonly sometimes: ReadonlySet<string>;
   readonly trace: readonly string[];
@@ -73,6 +76,7 @@ export function runSchedule(
     executed: run.executed,
     safetySteps: run.safetySteps,
     steps: run.executed.length,
+    observedSteps: run.observedSteps,
     ticks: world.now,
     sometimes: run.sometimes,
     trace: world.trace,
@@ -167,6 +171,7 @@ class Run {
   readonly executed: WorldAction[] = [];
   readonly sometimes = new Set<string>();
   safetySteps = 0;
+  observedSteps = 0;
   private readonly history: History;
   private readonly atlas: Atlas;
   private readonly always: readonly Property[];
@@ -221,7 +226,6 @@ class Run {
             if (v) return v;
           }
     }
-    // One tick at a time: a CP timer would otherwise always be sampled at the same phase.
     // An operator retries a failover that a destination crash cut short.
     for (const s of w.spec.sources) {
       if (!this.atlas.isFailedOver(s.id) || this.history.after.sources[s.id]!.relationship === 'failed-over')
@@ -231,6 +235,7 @@ class Run {
     }
     let last: string | null = this.checkEventually();
     if (last === null) return null;
+    // One tick at a time: a CP timer would otherwise always be sampled at the same phase.
     for (let t = 0; t < ticks; t++) {
       const v = this.step({ kind: 'tick', ticks: 1 }, 'liveness');
       if (v) return v;
@@ -266,13 +271,15 @@ class Run {
   private observedStep(action: WorldAction, phase: 'safety' | 'liveness'): Violation | null {
     const h = this.history;
     const at = this.executed.length;
+    this.observedSteps++;
     try {
       this.world.step(action);
       h.update(action);
     } catch (e) {
       // A target breaking the interface, or a schedule the world cannot run: either way a finding to
       // report, shrink and save, never an exception that ends the campaign without a counterexample.
-      if (e instanceof TargetError) return { property: 'target-contract', message: e.message, step: at, phase };
+      if (e instanceof TargetError)
+        return { property: 'target-contract', message: e.message, step: at, phase };
       const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       return { property: 'harness-error', message, step: at, phase };
     }

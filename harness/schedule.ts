@@ -3,10 +3,11 @@
 // action kinds, so some runs are all partitions, others all crashes, and deep states get reached.
 
 import fc from 'fast-check';
+import { disksFor } from '../impl/raid.ts';
 import { type PresetOptions, smallWorld } from './presets.ts';
 import type { LinkFaults } from './sim_network.ts';
 import type { Mode, NodeId, WorldSpec } from './target.ts';
-import { disksFor, type WorldAction } from './world.ts';
+import type { WorldAction } from './world.ts';
 
 export interface ScheduleConfig {
   readonly preset: PresetOptions;
@@ -190,9 +191,24 @@ export interface GroupRef {
 export function groupsOf(spec: WorldSpec): GroupRef[] {
   const out: GroupRef[] = [];
   for (const s of spec.sources) {
-    out.push({ node: s.id, group: 'primary', disks: disksFor(s.primary), blocksPerDisk: s.primary.blocksPerDisk });
-    out.push({ node: 'dst', group: `mirror:${s.id}`, disks: disksFor(s.mirror), blocksPerDisk: s.mirror.blocksPerDisk });
-    out.push({ node: 'dst', group: `log:${s.id}`, disks: disksFor(s.logFile), blocksPerDisk: s.logFile.blocksPerDisk });
+    out.push({
+      node: s.id,
+      group: 'primary',
+      disks: disksFor(s.primary),
+      blocksPerDisk: s.primary.blocksPerDisk,
+    });
+    out.push({
+      node: 'dst',
+      group: `mirror:${s.id}`,
+      disks: disksFor(s.mirror),
+      blocksPerDisk: s.mirror.blocksPerDisk,
+    });
+    out.push({
+      node: 'dst',
+      group: `log:${s.id}`,
+      disks: disksFor(s.logFile),
+      blocksPerDisk: s.logFile.blocksPerDisk,
+    });
   }
   return out;
 }

@@ -61,7 +61,9 @@ export async function loadTarget(name: string): Promise<ConformanceTarget> {
   try {
     mod = (await import(pathToFileURL(resolve(name)).href)) as Record<string, unknown>;
   } catch (e) {
-    throw new TargetLoadError(`cannot load target module ${name}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    throw new TargetLoadError(
+      `cannot load target module ${name}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
+    );
   }
   const candidate = mod.target ?? mod.default;
   if (!isTarget(candidate))
@@ -74,5 +76,9 @@ export async function loadTarget(name: string): Promise<ConformanceTarget> {
 function isTarget(x: unknown): x is ConformanceTarget {
   if (typeof x !== 'object' || x === null) return false;
   const t = x as Record<string, unknown>;
-  return typeof t.name === 'string' && typeof t.boot === 'function' && (t.expected === 'pass' || t.expected === 'fail');
+  return (
+    typeof t.name === 'string' &&
+    typeof t.boot === 'function' &&
+    (t.expected === 'pass' || t.expected === 'fail')
+  );
 }

@@ -10,6 +10,7 @@ import { PowerLoss } from '../impl/errors.ts';
 import { Nvram } from '../impl/nvram.ts';
 import { Power } from '../impl/power.ts';
 import type { RaidGeometry } from '../impl/raid.ts';
+import { disksFor } from '../impl/raid.ts';
 import { decodeMessage, describeMessage, type Message, WireError } from '../impl/wire.ts';
 import { Prng } from './prng.ts';
 import { type LinkFaults, PERFECT_LINK, SimNetwork } from './sim_network.ts';
@@ -105,10 +106,6 @@ export interface WorldOptions {
   readonly trace?: boolean;
   /** Keep `deliveries`, every delivered message decoded (off by default: decoding a CP sync costs). */
   readonly recordDeliveries?: boolean;
-}
-
-export function disksFor(geometry: RaidGeometry): number {
-  return geometry.dataDisks + (geometry.level === 'raid4' ? 1 : 2);
 }
 
 export class World {

@@ -4,7 +4,7 @@
 // Every check reads the run's History, which sees a target only through the conformance interface.
 
 import type { History, Image } from '../harness/history.ts';
-import { compareMirror, isEqual } from '../harness/mirror_compare.ts';
+import { compareMirror, compareNewlyLive, isEqual } from '../harness/mirror_compare.ts';
 import type { NodeId } from '../harness/target.ts';
 import { identify, writeIdOf } from '../harness/write_identity.ts';
 
@@ -40,13 +40,18 @@ const mirrorEqualsPrimaryAtCp: Property = {
   check(h) {
     for (const id of sources(h)) {
       const a = h.after.sources[id]!;
-      const b = h.before.sources[id]!;
       if (!a.up || !h.after.destinationUp || a.relationship === 'failed-over') continue;
-      // A boundary: the mirror just reached the primary's CP.
-      if (a.mirrorCp !== a.primaryCp || a.mirrorCp === b.mirrorCp) continue;
-      const d = compareMirror(h.instance, id, h.lbas(id));
-      if (!isEqual(d))
-        return `${id} at CP ${a.mirrorCp}: ${d.vbns.length} VBNs differ (${d.vbns.slice(0, 6).join(', ')}), ${d.lbas.length} LBAs differ`;
+      // A boundary: the mirror was just seen at the primary's CP. Only blocks newly live are read.
+      const mirror = h.freshMirrorImage(id);
+      if (a.mirrorCp !== a.primaryCp || mirror === null) continue;
+      const hist = h.source(id);
+      const { differing, live } = compareNewlyLive(h.instance, id, hist.comparedLive);
+      if (differing.length > 0)
+        return `${id} at CP ${a.mirrorCp}: ${differing.length} VBNs differ (${differing.slice(0, 6).join(', ')})`;
+      hist.comparedLive = live;
+      const p = hist.primaryImages.get(a.primaryCp);
+      if (p && p.join() !== mirror.join())
+        return `${id} at CP ${a.mirrorCp}: by LBA, ${imageDiff(p, mirror)}`;
     }
     return null;
   },
@@ -61,15 +66,11 @@ const mirrorIsACpImage: Property = {
   check(h) {
     for (const id of sources(h)) {
       const a = h.after.sources[id]!;
-      if (
-        !h.after.destinationUp ||
-        a.relationship === 'failed-over' ||
-        a.mirrorCp === h.before.sources[id]!.mirrorCp
-      )
-        continue;
+      if (!h.after.destinationUp || a.relationship === 'failed-over') continue;
       const hist = h.source(id);
       const primary = hist.primaryImages.get(a.mirrorCp);
-      const mirror = hist.mirrorImage!;
+      const mirror = h.freshMirrorImage(id);
+      if (mirror === null) continue;
       if (!primary)
         return `${id}: the mirror committed CP ${a.mirrorCp}, which the primary was never seen to commit`;
       if (primary.join() !== mirror.join())

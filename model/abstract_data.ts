@@ -1,0 +1,428 @@
+// The data the protocol implies, on write identities instead of 4 KiB buffers: each write's fate, the
+// image of each committed CP (LBA -> writeId), and what a read, the log file and a promoted mirror must hold.
+//
+// An image maps an LBA to the write id its block holds (write_identity.ts): 0 for never written, -1 for
+// a torn or foreign block; an LBA missing from the map holds 0. Checks return null or a violation message.
+//
+// The central notion is the cut: a consistent image holds, at every LBA, the latest write to that LBA
+// among some prefix of the accepted writes (positions 1..k). Writes whose fate is open may be missing
+// from it without breaking the cut: failed ones (strict-sync failures are indeterminate) and those in
+// doubt (pending when the source crashed). `cutRange` finds every k that explains an image.
+
+import type { LogRecord, Mode, NodeId } from '../harness/target.ts';
+import { writeIdOf } from '../harness/write_identity.ts';
+import type { RelationshipRegionState } from './statechart.ts';
+
+export type Image = ReadonlyMap<number, number>;
+
+export type WriteFate = 'pending' | 'acked' | 'failed' | 'in-doubt';
+
+/** How a write was answered: what the model knew when the ack or failure was seen. */
+export interface AnswerContext {
+  readonly mode: Mode;
+  readonly relationship: RelationshipRegionState;
+  /** Its log entry may have reached the destination (the model's `mirrored` flag). */
+  readonly mirrored: boolean;
+  /** Answered by the promoted mirror after failover. */
+  readonly promoted: boolean;
+}
+
+export interface WriteRecord {
+  readonly writeId: number;
+  readonly lba: number;
+  readonly fate: WriteFate;
+  readonly answer?: AnswerContext;
+  /** Must survive a failover: acknowledged in sync or strict-sync mode while in sync, or since resynced. */
+  readonly guaranteed: boolean;
+}
+
+/** The prefixes 1..k of the accepted writes (k in [lo, hi]) that explain an image. */
+export interface CutRange {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+export interface RecordedImage {
+  readonly image: Image;
+  /** null when the image is no consistent cut; `violation` says why. */
+  readonly cut: CutRange | null;
+  readonly violation: string | null;
+}
+
+/** Facts that `sometimes` properties look for: interesting things that really happened. */
+export interface Milestones {
+  readonly cpCompletedAloneInPartition: number;
+  readonly resyncsCompleted: number;
+}
+
+export interface AbstractData {
+  /** Every write accepted from a client, in acceptance order (position = index + 1). */
+  readonly writes: readonly WriteRecord[];
+  readonly indexOf: ReadonlyMap<number, number>;
+  /** How many writes were accepted when the current (or last) CP started: its ideal cut. */
+  readonly cpStartCut: number;
+  readonly primaryImages: ReadonlyMap<number, RecordedImage>;
+  readonly mirrorImages: ReadonlyMap<number, RecordedImage>;
+  /** How many writes were accepted when the destination was promoted; null before failover. */
+  readonly failoverCut: number | null;
+  readonly promoted: RecordedImage | null;
+  readonly milestones: Milestones;
+}
+
+export const EMPTY_IMAGE: Image = new Map();
+
+export function emptyData(): AbstractData {
+  return {
+    writes: [],
+    indexOf: new Map(),
+    cpStartCut: 0,
+    primaryImages: new Map(),
+    mirrorImages: new Map(),
+    failoverCut: null,
+    promoted: null,
+    milestones: { cpCompletedAloneInPartition: 0, resyncsCompleted: 0 },
+  };
+}
+
+// Updates: each returns new data and leaves its argument untouched.
+
+export function acceptWrite(data: AbstractData, writeId: number, lba: number): AbstractData {
+  const indexOf = new Map(data.indexOf).set(writeId, data.writes.length);
+  const record: WriteRecord = { writeId, lba, fate: 'pending', guaranteed: false };
+  return { ...data, writes: [...data.writes, record], indexOf };
+}
+
+function updateWrite(data: AbstractData, writeId: number, f: (w: WriteRecord) => WriteRecord): AbstractData {
+  const i = data.indexOf.get(writeId);
+  const w = i === undefined ? undefined : data.writes[i];
+  if (i === undefined || w === undefined) return data;
+  const writes = data.writes.slice();
+  writes[i] = f(w);
+  return { ...data, writes };
+}
+
+export function answerWrite(
+  data: AbstractData,
+  writeId: number,
+  ok: boolean,
+  answer: AnswerContext,
+): AbstractData {
+  const guaranteed =
+    ok && !answer.promoted && answer.mode !== 'semi-sync' && answer.relationship === 'inSync';
+  return updateWrite(data, writeId, (w) => ({ ...w, fate: ok ? 'acked' : 'failed', answer, guaranteed }));
+}
+
+/** The source lost its memory: writes it had not answered will never be answered; their fate is open. */
+export function putInDoubt(data: AbstractData, writeIds: readonly number[]): AbstractData {
+  return writeIds.reduce((d, id) => updateWrite(d, id, (w) => ({ ...w, fate: 'in-doubt' })), data);
+}
+
+/**
+ * Back in sync after a resync: the destination holds everything the source held, so every write
+ * acknowledged in sync or strict-sync mode, out of sync included, must now survive a failover.
+ */
+export function guaranteeAcknowledged(data: AbstractData, mode: Mode): AbstractData {
+  if (mode === 'semi-sync') return data;
+  const writes = data.writes.map((w) =>
+    w.fate === 'acked' && !w.guaranteed && w.answer?.promoted !== true ? { ...w, guaranteed: true } : w,
+  );
+  return { ...data, writes };
+}
+
+export function startCp(data: AbstractData): AbstractData {
+  return { ...data, cpStartCut: data.writes.length };
+}
+
+export function noteMilestone(data: AbstractData, key: keyof Milestones): AbstractData {
+  return { ...data, milestones: { ...data.milestones, [key]: data.milestones[key] + 1 } };
+}
+
+// Cuts.
+
+/** A write whose absence from an image is no violation: its outcome was never settled as done. */
+type Optional = (w: WriteRecord) => boolean;
+
+/** For CP images: only failed and in-doubt writes may be missing (pending ones are in the NVLOG, in order). */
+const optionalInCp: Optional = (w) => w.fate === 'failed' || w.fate === 'in-doubt';
+/** For reads and promoted images: only acknowledged writes are settled. */
+const optionalUnlessAcked: Optional = (w) => w.fate !== 'acked';
+
+function positionsByLba(writes: readonly WriteRecord[], limit: number): Map<number, number[]> {
+  const byLba = new Map<number, number[]>();
+  for (let i = 0; i < limit; i++) {
+    const w = writes[i]!;
+    const list = byLba.get(w.lba);
+    if (list) list.push(i + 1);
+    else byLba.set(w.lba, [i + 1]);
+  }
+  return byLba;
+}
+
+/** The position of the block at `lba` (0 for never written) or why it cannot be one. */
+function positionOf(data: AbstractData, lba: number, writeId: number, limit: number): number | string {
+  if (writeId === 0) return 0;
+  if (writeId === -1) return `LBA ${lba} holds a torn or foreign block, not a whole write`;
+  const i = data.indexOf.get(writeId);
+  if (i === undefined || i >= limit)
+    return `LBA ${lba} holds write ${writeId}, which was not accepted before`;
+  const w = data.writes[i]!;
+  if (w.lba !== lba) return `LBA ${lba} holds write ${writeId}, which was written to LBA ${w.lba}`;
+  return i + 1;
+}
+
+/**
+ * Every prefix length k for which the write at position `p` (0: none) is still the latest among
+ * `positions` (one LBA's writes) up to k: until the next write to that LBA that may not be skipped.
+ */
+function lbaRange(
+  data: AbstractData,
+  positions: readonly number[],
+  p: number,
+  limit: number,
+  optional: Optional,
+): CutRange {
+  const next = positions.find((q) => q > p && !optional(data.writes[q - 1]!));
+  return { lo: p, hi: next === undefined ? limit : next - 1 };
+}
+
+/**
+ * The cut that explains `image` over the first `limit` accepted writes: every k with which each LBA
+ * holds the latest write to it among positions 1..k (optional writes may be skipped). A message when
+ * no k does: the image is a mixture, or holds a block no accepted write explains.
+ */
+export function cutRange(
+  data: AbstractData,
+  image: Image,
+  limit = data.writes.length,
+  optional: Optional = optionalInCp,
+): CutRange | string {
+  const byLba = positionsByLba(data.writes, limit);
+  const lbas = new Set([...image.keys(), ...byLba.keys()]);
+  let lo = { k: 0, lba: -1 };
+  let hi = { k: limit, lba: -1 };
+  for (const lba of lbas) {
+    const p = positionOf(data, lba, image.get(lba) ?? 0, limit);
+    if (typeof p === 'string') return p;
+    const r = lbaRange(data, byLba.get(lba) ?? [], p, limit, optional);
+    if (r.lo > lo.k) lo = { k: r.lo, lba };
+    if (r.hi < hi.k) hi = { k: r.hi, lba };
+  }
+  if (lo.k <= hi.k) return { lo: lo.k, hi: hi.k };
+  return mixtureMessage(data, image, lo, hi);
+}
+
+function mixtureMessage(
+  data: AbstractData,
+  image: Image,
+  lo: { k: number; lba: number },
+  hi: { k: number; lba: number },
+): string {
+  const later = data.writes[hi.k]; // position hi.k + 1: the write the second LBA's block excludes
+  return (
+    `a mixture, not a CP image: LBA ${lo.lba} holds write ${image.get(lo.lba) ?? 0} (accepted ${ordinal(lo.k)}), ` +
+    `but LBA ${hi.lba} holds write ${image.get(hi.lba) ?? 0}, older than write ${later?.writeId ?? '?'} ` +
+    `(accepted ${ordinal(hi.k + 1)}) that an image with the first must hold`
+  );
+}
+
+const ordinal = (k: number): string => `#${k}`;
+
+/** The image of the first `cut` accepted writes, leaving out those whose outcome is open. */
+export function idealImage(data: AbstractData, cut: number): Image {
+  const image = new Map<number, number>();
+  for (const w of data.writes.slice(0, cut)) if (!optionalInCp(w)) image.set(w.lba, w.writeId);
+  return image;
+}
+
+function recorded(data: AbstractData, image: Image, limit?: number, optional?: Optional): RecordedImage {
+  const cut = cutRange(data, image, limit, optional);
+  return typeof cut === 'string' ? { image, cut: null, violation: cut } : { image, cut, violation: null };
+}
+
+export interface Recorded {
+  readonly data: AbstractData;
+  readonly violation: string | null;
+}
+
+/**
+ * The source committed CP `cp` and the harness read its image (the ideal image without a target). It
+ * must be a consistent cut, and no older than the previous CP's: a CP never goes back in time.
+ */
+export function recordPrimaryImage(data: AbstractData, cp: number, image: Image): Recorded {
+  const r = recorded(data, image);
+  const primaryImages = new Map(data.primaryImages).set(cp, r);
+  const previous = data.primaryImages.get(cp - 1)?.cut;
+  const regress =
+    r.cut && previous && r.cut.hi < previous.lo
+      ? `CP ${cp} is older than CP ${cp - 1}: it misses writes up to #${previous.lo} that CP ${cp - 1} holds`
+      : null;
+  return { data: { ...data, primaryImages }, violation: prefix(`primary CP ${cp}`, r.violation ?? regress) };
+}
+
+/** The mirror committed CP `cp`: the same image the primary committed as CP `cp`, block for block by LBA. */
+export function recordMirrorImage(data: AbstractData, cp: number, image: Image): Recorded {
+  const r = recorded(data, image);
+  const mirrorImages = new Map(data.mirrorImages).set(cp, r);
+  const primary = data.primaryImages.get(cp)?.image;
+  const differs = primary ? checkMirrorEqualsPrimary(primary, image) : null;
+  return { data: { ...data, mirrorImages }, violation: prefix(`mirror CP ${cp}`, r.violation ?? differs) };
+}
+
+/** The destination was promoted: the writes accepted so far are what a promoted image is judged against. */
+export function recordFailover(data: AbstractData): AbstractData {
+  return { ...data, failoverCut: data.writes.length };
+}
+
+/** The harness read the promoted volume right after failover. */
+export function recordPromotedImage(data: AbstractData, image: Image): Recorded {
+  const limit = data.failoverCut ?? data.writes.length;
+  const promoted = recorded(data, image, limit, optionalUnlessAcked);
+  const next = { ...data, failoverCut: limit, promoted };
+  return { data: next, violation: checkPromoted(next, image) };
+}
+
+const prefix = (what: string, message: string | null): string | null =>
+  message === null ? null : `${what}: ${message}`;
+
+// Checks.
+
+export function checkConsistentCut(data: AbstractData, image: Image): string | null {
+  const r = cutRange(data, image);
+  return typeof r === 'string' ? r : null;
+}
+
+export function checkMirrorEqualsPrimary(primary: Image, mirror: Image): string | null {
+  const lbas = new Set([...primary.keys(), ...mirror.keys()]);
+  for (const lba of [...lbas].sort((a, b) => a - b)) {
+    const p = primary.get(lba) ?? 0;
+    const m = mirror.get(lba) ?? 0;
+    if (p !== m) return `LBA ${lba}: the primary holds write ${p}, the mirror write ${m}`;
+  }
+  return null;
+}
+
+/**
+ * A read of `lba` returned the block of `writeId` (0: never written, -1: garbage). Before failover it
+ * must be the latest acknowledged write to that LBA or a later one still open; after failover, the
+ * latest acknowledged write to the promoted volume or a later open one, or else what the promoted
+ * image held.
+ */
+export function checkRead(data: AbstractData, lba: number, writeId: number): string | null {
+  const from = data.failoverCut ?? 0;
+  const p = positionOf(data, lba, writeId, data.writes.length);
+  if (typeof p === 'string') return `read: ${p}`;
+  const since = (positionsByLba(data.writes, data.writes.length).get(lba) ?? []).filter((q) => q > from);
+  if (data.failoverCut !== null && p <= from) {
+    const acked = since.find((q) => data.writes[q - 1]!.fate === 'acked');
+    if (acked !== undefined) return missedRead(data, lba, writeId, acked);
+    return checkPromotedRead(data, lba, writeId);
+  }
+  const r = lbaRange(data, since, p, data.writes.length, optionalUnlessAcked);
+  return r.hi >= data.writes.length ? null : missedRead(data, lba, writeId, r.hi + 1);
+}
+
+function missedRead(data: AbstractData, lba: number, writeId: number, position: number): string {
+  const missed = data.writes[position - 1]!;
+  return `read of LBA ${lba} returned write ${writeId}, but the later write ${missed.writeId} to it was acknowledged`;
+}
+
+function checkPromotedRead(data: AbstractData, lba: number, writeId: number): string | null {
+  if (data.promoted === null) return null;
+  const held = data.promoted.image.get(lba) ?? 0;
+  return held === writeId
+    ? null
+    : `read of LBA ${lba} after failover returned write ${writeId}; the promoted image holds ${held}`;
+}
+
+/**
+ * What the promoted mirror must hold after failover: per LBA the latest guaranteed write or a later
+ * one, and, as mirror image plus log replay in seq order, a consistent cut of the writes accepted.
+ */
+export function checkPromoted(data: AbstractData, image: Image): string | null {
+  const limit = data.failoverCut ?? data.writes.length;
+  const byLba = positionsByLba(data.writes, limit);
+  for (const [lba, positions] of byLba) {
+    const last = positions.filter((q) => data.writes[q - 1]!.guaranteed).at(-1);
+    if (last === undefined) continue;
+    const held = image.get(lba) ?? 0;
+    const p = positionOf(data, lba, held, limit);
+    if (typeof p === 'string') return `after failover: ${p}`;
+    if (p < last) return missingMessage(data, lba, held, last);
+  }
+  const cut = cutRange(data, image, limit, optionalUnlessAcked);
+  return typeof cut === 'string' ? `after failover: ${cut}` : null;
+}
+
+function missingMessage(data: AbstractData, lba: number, held: number, last: number): string {
+  const w = data.writes[last - 1]!;
+  const how = w.answer ? `${w.answer.mode}, ${w.answer.relationship}` : 'resynced';
+  return `after failover LBA ${lba} holds write ${held}: write ${w.writeId} (acknowledged: ${how}) is lost`;
+}
+
+/**
+ * The destination's log file for `source`: none of another source's entries, seqs increasing, each a
+ * write accepted from this source with its own LBA and in acceptance order, and every guaranteed write
+ * the mirror's committed CP (`mirrorCp`) does not surely hold. Entries the CP covers may linger until
+ * truncation follows the commit; a failover replay skips them by seq.
+ */
+export function checkLogFile(
+  data: AbstractData,
+  source: NodeId,
+  records: readonly LogRecord[],
+  mirrorCp: number,
+): string | null {
+  const after = mirrorCutHi(data, mirrorCp);
+  return (
+    checkLogOrder(data, source, records) ??
+    (after === null ? null : checkLogHoldsGuaranteed(data, records, after))
+  );
+}
+
+function checkLogOrder(data: AbstractData, source: NodeId, records: readonly LogRecord[]): string | null {
+  let lastSeq = -Infinity;
+  let lastIndex = -1;
+  for (const r of records) {
+    if (r.source !== source) return `log file of ${source} holds an entry of ${r.source} (seq ${r.seq})`;
+    if (r.seq <= lastSeq) return `log file of ${source}: seq ${r.seq} follows seq ${lastSeq}`;
+    const id = writeIdOf(r.data);
+    const i = data.indexOf.get(id);
+    if (i === undefined) return `log file of ${source}: seq ${r.seq} holds write ${id}, never accepted`;
+    if (data.writes[i]!.lba !== r.lba)
+      return `log file of ${source}: seq ${r.seq} puts write ${id} at LBA ${r.lba}`;
+    if (i <= lastIndex) return `log file of ${source}: seq ${r.seq} (write ${id}) is out of acceptance order`;
+    lastSeq = r.seq;
+    lastIndex = i;
+  }
+  return null;
+}
+
+function checkLogHoldsGuaranteed(
+  data: AbstractData,
+  records: readonly LogRecord[],
+  after: number,
+): string | null {
+  const held = new Set(records.map((r) => writeIdOf(r.data)));
+  const limit = data.failoverCut ?? data.writes.length;
+  for (let i = after; i < limit; i++) {
+    const w = data.writes[i]!;
+    if (w.guaranteed && !held.has(w.writeId))
+      return `log file misses write ${w.writeId} (LBA ${w.lba}), acknowledged in sync after the mirror's CP`;
+  }
+  return null;
+}
+
+/** Writes past this position are surely not in the mirror's CP; null when its image was never recorded. */
+function mirrorCutHi(data: AbstractData, mirrorCp: number): number | null {
+  if (mirrorCp === 0) return 0;
+  return data.mirrorImages.get(mirrorCp)?.cut?.hi ?? data.primaryImages.get(mirrorCp)?.cut?.hi ?? null;
+}
+
+/** The identity image of blocks read back: LBA -> write id (write_identity.ts). */
+export function imageOf(blocks: ReadonlyMap<number, Uint8Array>): Image {
+  const image = new Map<number, number>();
+  for (const [lba, block] of blocks) {
+    const id = writeIdOf(block);
+    if (id !== 0) image.set(lba, id);
+  }
+  return image;
+}

@@ -1,0 +1,293 @@
+// The model side of lockstep: the statechart's snapshot and the abstract data, stepped together, one
+// event at a time; a step is refused when the model does not enable the event (that is the finding).
+//
+// Observation events of one target step arrive together, and a target's observation does not say in
+// which order they happened. `stepObserved` therefore accepts the step when some interleaving of its
+// three families (CP events, relationship events, acks), each kept in its own order, is enabled.
+//
+// The harness, per relationship and per schedule step: ask `snapshot.can(env)` before injecting an
+// environment event; `step` the model with it and do it to the target; observe, drain the acks of
+// this relationship, `stepObserved(state, observationEvents(prev, next, acks), images)`; then
+// `compare` (refinement.ts) and `brokenAlways` (properties.ts). A power cut ends the step it falls
+// in: feed that step's observation first, then CRASH_SOURCE / CRASH_DEST. At READ, FAILOVER and
+// the log file, the data has checks of its own: checkRead, recordPromotedImage, checkLogFile.
+
+import { initialTransition } from 'xstate';
+import {
+  type AbstractData,
+  type AnswerContext,
+  acceptWrite,
+  answerWrite,
+  EMPTY_IMAGE,
+  emptyData,
+  guaranteeAcknowledged,
+  type Image,
+  idealImage,
+  noteMilestone,
+  putInDoubt,
+  recordFailover,
+  recordMirrorImage,
+  recordPrimaryImage,
+  startCp,
+} from './abstract_data.ts';
+import { describeEvent, type ModelEvent, type ObservationEvent } from './events.ts';
+import {
+  controlState,
+  type ModelInput,
+  type ModelSnapshot,
+  nextSnapshot,
+  relationshipMachine,
+} from './statechart.ts';
+
+export interface ModelState {
+  readonly snapshot: ModelSnapshot;
+  readonly data: AbstractData;
+}
+
+/** What the harness read from a target after a step: the committed images, for the CP events. */
+export interface StepFacts {
+  /** The primary's committed image, for the step's last PRIMARY_CP_COMMITTED. */
+  readonly primaryImage?: Image;
+  /** The mirror's committed image, for the step's last MIRROR_CP_COMMITTED. */
+  readonly mirrorImage?: Image;
+}
+
+export type StepOutcome =
+  | { readonly ok: true; readonly state: ModelState; readonly violations: readonly string[] }
+  | { readonly ok: false; readonly reason: string };
+
+export function initialModelState(input: ModelInput): ModelState {
+  return { snapshot: initialTransition(relationshipMachine, input)[0], data: emptyData() };
+}
+
+/** One event: refused if the model does not enable it; else the next state and any data violations. */
+export function step(state: ModelState, event: ModelEvent, facts: StepFacts = {}): StepOutcome {
+  if (!state.snapshot.can(event)) return { ok: false, reason: notEnabled(state.snapshot, event) };
+  const { data, violation } = updateData(state, event, facts);
+  const snapshot = nextSnapshot(state.snapshot, event);
+  return { ok: true, state: { snapshot, data }, violations: violation === null ? [] : [violation] };
+}
+
+/** A sequence of events, in order: stops at the first one not enabled. */
+export function stepAll(state: ModelState, events: readonly ModelEvent[]): StepOutcome {
+  let current = state;
+  const violations: string[] = [];
+  for (const event of events) {
+    const out = step(current, event);
+    if (!out.ok) return out;
+    current = out.state;
+    violations.push(...out.violations);
+  }
+  return { ok: true, state: current, violations };
+}
+
+export function describeModelState(snapshot: ModelSnapshot): string {
+  const s = controlState(snapshot);
+  const c = snapshot.context;
+  const pending = c.pending.map((w) => `${w.writeId}${w.mirrored ? '(mirrored)' : ''}`).join(',');
+  return (
+    `source ${s.source}, destination ${s.destination}, link ${s.link}, relationship ${s.relationship}; ` +
+    `primaryCp ${c.primaryCp}, mirrorCp ${c.mirrorCp}, pending [${pending}]`
+  );
+}
+
+function notEnabled(snapshot: ModelSnapshot, event: ModelEvent): string {
+  return `${describeEvent(event)} is not enabled (${snapshot.context.mode}): ${describeModelState(snapshot)}`;
+}
+
+// The abstract data follows the event, read against the snapshot before it.
+
+interface DataUpdate {
+  readonly data: AbstractData;
+  readonly violation: string | null;
+}
+
+function updateData(state: ModelState, event: ModelEvent, facts: StepFacts): DataUpdate {
+  const { snapshot, data } = state;
+  const c = snapshot.context;
+  const plain = (d: AbstractData): DataUpdate => ({ data: d, violation: null });
+  switch (event.type) {
+    case 'WRITE':
+      return plain(acceptWrite(data, event.writeId, event.lba));
+    case 'WRITE_ACKED':
+    case 'WRITE_FAILED':
+      return plain(
+        answerWrite(data, event.writeId, event.type === 'WRITE_ACKED', answerContext(snapshot, event)),
+      );
+    case 'CRASH_SOURCE':
+      return plain(
+        putInDoubt(
+          data,
+          c.pending.map((w) => w.writeId),
+        ),
+      );
+    case 'CP_STARTED':
+      return plain(startCp(data));
+    case 'PRIMARY_CP_COMMITTED':
+      return recordPrimaryImage(data, event.cp, facts.primaryImage ?? idealImage(data, data.cpStartCut));
+    case 'CP_COMPLETED':
+      return plain(
+        completedAloneInPartition(snapshot) ? noteMilestone(data, 'cpCompletedAloneInPartition') : data,
+      );
+    case 'MIRROR_CP_COMMITTED':
+      return mirrorCommitted(snapshot, data, event.cp, facts.mirrorImage);
+    case 'REL_IN_SYNC':
+      return plain(noteMilestone(guaranteeAcknowledged(data, c.mode), 'resyncsCompleted'));
+    case 'FAILOVER':
+      return plain(recordFailover(data));
+    default:
+      return plain(data);
+  }
+}
+
+function answerContext(snapshot: ModelSnapshot, event: { readonly writeId: number }): AnswerContext {
+  const c = snapshot.context;
+  const s = controlState(snapshot);
+  return {
+    mode: c.mode,
+    relationship: s.relationship,
+    mirrored: c.pending.find((w) => w.writeId === event.writeId)?.mirrored === true,
+    promoted: s.destination === 'promoted',
+  };
+}
+
+function completedAloneInPartition(snapshot: ModelSnapshot): boolean {
+  const s = controlState(snapshot);
+  return (
+    s.link === 'partitioned' &&
+    s.relationship !== 'inSync' &&
+    snapshot.context.mirrorCp < snapshot.context.primaryCp
+  );
+}
+
+/** The mirror's image of a CP is the primary's image of it; the promoted volume's own CPs are not judged here. */
+function mirrorCommitted(snapshot: ModelSnapshot, data: AbstractData, cp: number, image?: Image): DataUpdate {
+  if (controlState(snapshot).destination === 'promoted') return { data, violation: null };
+  const ideal = data.primaryImages.get(cp)?.image ?? (cp === 0 ? EMPTY_IMAGE : undefined);
+  const seen = image ?? ideal;
+  return seen === undefined ? { data, violation: null } : recordMirrorImage(data, cp, seen);
+}
+
+// Observation steps: all the events one target step showed, in some enabled interleaving.
+
+type Family = 'cp' | 'relationship' | 'ack';
+
+function familyOfObservation(event: ObservationEvent): Family {
+  if (event.type === 'WRITE_ACKED' || event.type === 'WRITE_FAILED') return 'ack';
+  return event.type.startsWith('REL_') ? 'relationship' : 'cp';
+}
+
+export type ObservedOutcome =
+  | {
+      readonly ok: true;
+      readonly state: ModelState;
+      /** The interleaving the model accepted. */
+      readonly order: readonly ObservationEvent[];
+      readonly violations: readonly string[];
+    }
+  | { readonly ok: false; readonly reason: string };
+
+/** Nodes the interleaving search may visit: a target step shows a handful of events, never many. */
+const SEARCH_BUDGET = 5000;
+
+export function stepObserved(
+  state: ModelState,
+  events: readonly ObservationEvent[],
+  facts: StepFacts = {},
+): ObservedOutcome {
+  const queues: Record<Family, ObservationEvent[]> = { cp: [], relationship: [], ack: [] };
+  for (const e of events) queues[familyOfObservation(e)].push(e);
+  const search = new Interleaving(queues, factsFor(events, facts));
+  const found = search.run(state);
+  if (found) return { ok: true, ...found };
+  return { ok: false, reason: search.firstRefusal(state, events) };
+}
+
+/** Images go to the last event of their kind in the step: that is when the harness read them. */
+function factsFor(events: readonly ObservationEvent[], facts: StepFacts): Map<ObservationEvent, StepFacts> {
+  const byEvent = new Map<ObservationEvent, StepFacts>();
+  const lastOf = (type: ObservationEvent['type']) => events.filter((e) => e.type === type).at(-1);
+  const primary = lastOf('PRIMARY_CP_COMMITTED');
+  const mirror = lastOf('MIRROR_CP_COMMITTED');
+  if (primary && facts.primaryImage) byEvent.set(primary, { primaryImage: facts.primaryImage });
+  if (mirror && facts.mirrorImage) byEvent.set(mirror, { mirrorImage: facts.mirrorImage });
+  return byEvent;
+}
+
+/**
+ * Events an observation implies but cannot show: a root for the next CP while the model's CP in
+ * progress has its root written means that CP completed and another started (the observation reads
+ * the same as a CP still before its root). They must be enabled like any other event.
+ */
+function impliedBefore(state: ModelState, event: ObservationEvent): ObservationEvent[] {
+  const rootWritten = controlState(state.snapshot).source === 'serving.cp.committing';
+  return event.type === 'PRIMARY_CP_COMMITTED' && rootWritten
+    ? [{ type: 'CP_COMPLETED' }, { type: 'CP_STARTED' }, event]
+    : [];
+}
+
+/** Steps `events` in order, the facts going to the last; null if one is not enabled. */
+function stepEach(
+  state: ModelState,
+  events: readonly ObservationEvent[],
+  facts: StepFacts | undefined,
+): { state: ModelState; violations: string[] } | null {
+  if (events.length === 0) return null;
+  let current = state;
+  const violations: string[] = [];
+  for (const [i, e] of events.entries()) {
+    const out = step(current, e, i === events.length - 1 ? facts : undefined);
+    if (!out.ok) return null;
+    current = out.state;
+    violations.push(...out.violations);
+  }
+  return { state: current, violations };
+}
+
+class Interleaving {
+  private visited = 0;
+
+  constructor(
+    private readonly queues: Readonly<Record<Family, readonly ObservationEvent[]>>,
+    private readonly facts: ReadonlyMap<ObservationEvent, StepFacts>,
+  ) {}
+
+  run(state: ModelState): { state: ModelState; order: ObservationEvent[]; violations: string[] } | null {
+    return this.from(state, { cp: 0, relationship: 0, ack: 0 });
+  }
+
+  private from(
+    state: ModelState,
+    at: Record<Family, number>,
+  ): { state: ModelState; order: ObservationEvent[]; violations: string[] } | null {
+    if (++this.visited > SEARCH_BUDGET) return null;
+    const families = (['cp', 'relationship', 'ack'] as const).filter((f) => at[f] < this.queues[f].length);
+    if (families.length === 0) return { state, order: [], violations: [] };
+    for (const f of families) {
+      const event = this.queues[f][at[f]]!;
+      for (const events of [[event], impliedBefore(state, event)]) {
+        const out = stepEach(state, events, this.facts.get(event));
+        if (!out) continue;
+        const rest = this.from(out.state, { ...at, [f]: at[f] + 1 });
+        if (rest)
+          return {
+            state: rest.state,
+            order: [...events, ...rest.order],
+            violations: [...out.violations, ...rest.violations],
+          };
+      }
+    }
+    return null;
+  }
+
+  /** Why the step is refused: the first event of the canonical order that the model does not enable. */
+  firstRefusal(state: ModelState, events: readonly ObservationEvent[]): string {
+    let current = state;
+    for (const event of events) {
+      const out = step(current, event);
+      if (!out.ok) return `${out.reason} (and no other order of this step's events is enabled either)`;
+      current = out.state;
+    }
+    return 'no order of these events is enabled (search budget exhausted)';
+  }
+}

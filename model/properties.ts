@@ -1,0 +1,169 @@
+// The model's properties as named values over the model state (statechart snapshot + abstract data):
+// `always` ones must hold in every reachable state; `sometimes` ones show an `always` is not vacuous.
+//
+// The data properties judge the images the harness recorded from a target (primary and mirror CP
+// images, the promoted image). Without a target the lockstep records ideal images, so in model-only
+// runs they check the model's own bookkeeping, and "after failover" is vacuous (no image was read).
+
+import { checkMirrorEqualsPrimary, checkPromoted, type WriteRecord } from './abstract_data.ts';
+import type { ModelState } from './lockstep.ts';
+import { controlState } from './statechart.ts';
+
+export interface Property {
+  readonly name: string;
+  readonly kind: 'always' | 'sometimes';
+  readonly check: (state: ModelState) => boolean;
+  /** For an `always`: the `sometimes` properties that show its precondition is really reached. */
+  readonly partners?: readonly string[];
+}
+
+const acked = (w: WriteRecord) => w.fate === 'acked' && w.answer !== undefined && !w.answer.promoted;
+
+export const strictSyncAcksOnlyMirrored: Property = {
+  name: 'strict-sync never acknowledges an unmirrored write',
+  kind: 'always',
+  partners: ['a strict-sync write failed while out of sync'],
+  check: ({ data }) =>
+    data.writes.every(
+      (w) =>
+        !acked(w) ||
+        w.answer?.mode !== 'strict-sync' ||
+        (w.answer.relationship === 'inSync' && w.answer.mirrored),
+    ),
+};
+
+export const strictSyncFailsOnlyOutOfSync: Property = {
+  name: 'strict-sync fails a write only while not in sync',
+  kind: 'always',
+  partners: ['a strict-sync write failed while out of sync'],
+  check: ({ data }) =>
+    data.writes.every(
+      (w) => w.fate !== 'failed' || w.answer?.mode !== 'strict-sync' || w.answer.relationship !== 'inSync',
+    ),
+};
+
+export const inSyncAcksWaitForMirror: Property = {
+  name: 'a sync or strict-sync acknowledgement in sync waits for the mirror',
+  kind: 'always',
+  partners: ['a write acknowledged in sync after its log entry reached the destination'],
+  check: ({ data }) =>
+    data.writes.every(
+      (w) =>
+        !acked(w) ||
+        w.answer?.mode === 'semi-sync' ||
+        w.answer?.relationship !== 'inSync' ||
+        w.answer.mirrored,
+    ),
+};
+
+export const mirrorNeverAhead: Property = {
+  name: "the mirror's committed CP is never ahead of the primary's",
+  kind: 'always',
+  partners: ['the primary committed a CP the mirror has not committed yet'],
+  // After failover the promoted volume runs CPs of its own (and stays failed over across a crash).
+  check: ({ snapshot }) =>
+    controlState(snapshot).relationship === 'failedOver' ||
+    snapshot.context.mirrorCp <= snapshot.context.primaryCp,
+};
+
+export const inSyncBoundaryMirrorEqualsPrimary: Property = {
+  name: 'at an in-sync CP boundary the mirror equals the primary',
+  kind: 'always',
+  partners: ['a CP committed during a partition', 'a resync brought the relationship back in sync'],
+  check: ({ snapshot, data }) => {
+    const s = controlState(snapshot);
+    const c = snapshot.context;
+    const boundary =
+      s.relationship === 'inSync' && (s.source === 'serving.idle' || s.source === 'recovering');
+    if (!boundary) return true;
+    if (c.mirrorCp !== c.primaryCp) return false;
+    const primary = data.primaryImages.get(c.primaryCp)?.image;
+    const mirror = data.mirrorImages.get(c.mirrorCp)?.image;
+    return (
+      primary === undefined || mirror === undefined || checkMirrorEqualsPrimary(primary, mirror) === null
+    );
+  },
+};
+
+export const cpImagesAreConsistentCuts: Property = {
+  name: 'every committed CP image is a consistent cut, never a mixture',
+  kind: 'always',
+  partners: ['a CP committed with writes in it'],
+  check: ({ data }) =>
+    [...data.primaryImages.values(), ...data.mirrorImages.values()].every((r) => r.violation === null),
+};
+
+export const failoverKeepsSyncAcks: Property = {
+  name: 'after failover every write acknowledged in sync is present',
+  kind: 'always',
+  partners: ['a failover after a mid-CP crash'],
+  check: ({ data }) => data.promoted === null || checkPromoted(data, data.promoted.image) === null,
+};
+
+export const ALWAYS: readonly Property[] = [
+  strictSyncAcksOnlyMirrored,
+  strictSyncFailsOnlyOutOfSync,
+  inSyncAcksWaitForMirror,
+  mirrorNeverAhead,
+  inSyncBoundaryMirrorEqualsPrimary,
+  cpImagesAreConsistentCuts,
+  failoverKeepsSyncAcks,
+];
+
+export const SOMETIMES: readonly Property[] = [
+  {
+    name: 'a strict-sync write failed while out of sync',
+    kind: 'sometimes',
+    check: ({ data }) =>
+      data.writes.some(
+        (w) => w.fate === 'failed' && w.answer?.mode === 'strict-sync' && w.answer.relationship !== 'inSync',
+      ),
+  },
+  {
+    name: 'a write acknowledged in sync after its log entry reached the destination',
+    kind: 'sometimes',
+    check: ({ data }) =>
+      data.writes.some(
+        (w) =>
+          acked(w) &&
+          w.answer?.mode !== 'semi-sync' &&
+          w.answer?.relationship === 'inSync' &&
+          w.answer.mirrored,
+      ),
+  },
+  {
+    name: 'the primary committed a CP the mirror has not committed yet',
+    kind: 'sometimes',
+    check: ({ snapshot }) =>
+      controlState(snapshot).source === 'serving.cp.committing' &&
+      snapshot.context.mirrorCp < snapshot.context.primaryCp,
+  },
+  {
+    name: 'a CP committed during a partition',
+    kind: 'sometimes',
+    check: ({ data }) => data.milestones.cpCompletedAloneInPartition > 0,
+  },
+  {
+    name: 'a resync brought the relationship back in sync',
+    kind: 'sometimes',
+    check: ({ data }) => data.milestones.resyncsCompleted > 0,
+  },
+  {
+    name: 'a CP committed with writes in it',
+    kind: 'sometimes',
+    check: ({ data }) => [...data.primaryImages.values()].some((r) => r.image.size > 0),
+  },
+  {
+    name: 'a failover after a mid-CP crash',
+    kind: 'sometimes',
+    check: ({ snapshot }) =>
+      controlState(snapshot).destination === 'promoted' && snapshot.context.crashedMidCp,
+  },
+];
+
+export const PROPERTIES: readonly Property[] = [...ALWAYS, ...SOMETIMES];
+
+/** The names of the `always` properties the state breaks (empty when all hold). */
+export function brokenAlways(state: ModelState): string[] {
+  return ALWAYS.filter((p) => !p.check(state)).map((p) => p.name);
+}

@@ -1,0 +1,193 @@
+// The refinement mapping: what any target shows (harness/target.ts) mapped to the model's control
+// state and counters, compared after every step; and the observation events two observations imply.
+//
+// A target shows less than the model holds, so one observation allows several model states:
+// - a source up with cpInProgress: any CP phase (frozen, flushing, cpSync, committing); the phases
+//   are not observable, and the model's advance one per TICK while a target may be faster;
+// - a source up between CPs: serving.idle, or recovering (restarted, before its first CP);
+// - a destination up: up or applyingCpSync (whether a CP sync is under way is not observable);
+// - the link is the harness's own network: a target does not show it, so it is never compared.
+// A down source's relationship and counters are not compared (they are what its console last showed).
+
+import type { Effect, RelationshipState, SourceObservation } from '../harness/target.ts';
+import type { ObservationEvent } from './events.ts';
+import {
+  controlState,
+  type DestinationState,
+  type ModelSnapshot,
+  type RelationshipRegionState,
+  type SourceState,
+} from './statechart.ts';
+
+export type AckEffect = Extract<Effect, { readonly kind: 'ack' }>;
+
+export interface ExpectedControl {
+  readonly source: readonly SourceState[];
+  readonly destination: readonly DestinationState[];
+  /** Empty: not compared (the source is down and not failed over). */
+  readonly relationship: readonly RelationshipRegionState[];
+}
+
+const CP_PHASES: readonly SourceState[] = [
+  'serving.cp.frozen',
+  'serving.cp.flushing',
+  'serving.cp.cpSync',
+  'serving.cp.committing',
+];
+
+const REGION_OF: Readonly<Record<RelationshipState, RelationshipRegionState>> = {
+  'in-sync': 'inSync',
+  'out-of-sync': 'outOfSync',
+  resyncing: 'resyncing',
+  'failed-over': 'failedOver',
+};
+
+/** The model states a target's observation of one relationship allows, region by region. */
+export function expectedControl(observation: SourceObservation, destinationUp: boolean): ExpectedControl {
+  const failedOver = observation.relationship === 'failed-over';
+  return {
+    source: !observation.up
+      ? ['crashed']
+      : observation.cpInProgress
+        ? CP_PHASES
+        : ['serving.idle', 'recovering'],
+    destination: !destinationUp ? ['crashed'] : failedOver ? ['promoted'] : ['up', 'applyingCpSync'],
+    relationship: observation.up || failedOver ? [REGION_OF[observation.relationship]] : [],
+  };
+}
+
+/**
+ * Every way the target's observation differs from what the model allows now: empty when the target
+ * is in a state the model allows. Call it after the step's observation events were applied.
+ */
+export function compare(
+  snapshot: ModelSnapshot,
+  observation: SourceObservation,
+  destinationUp: boolean,
+): string[] {
+  const expected = expectedControl(observation, destinationUp);
+  const actual = controlState(snapshot);
+  const c = snapshot.context;
+  const out: string[] = [];
+  const region = (name: string, model: string, allowed: readonly string[]) => {
+    if (allowed.length > 0 && !allowed.includes(model))
+      out.push(
+        `${name}: the target shows what the model calls ${allowed.join(' or ')}; the model is in ${model}`,
+      );
+  };
+  region('source', actual.source, expected.source);
+  region('destination', actual.destination, expected.destination);
+  region('relationship', actual.relationship, expected.relationship);
+  const counter = (name: string, shown: number, model: number) => {
+    if (shown !== model) out.push(`${name}: the target shows ${shown}, the model holds ${model}`);
+  };
+  if (observation.up) counter('primaryCp', observation.primaryCp, c.primaryCp);
+  if (destinationUp) counter('mirrorCp', observation.mirrorCp, c.mirrorCp);
+  if (observation.up && actual.destination !== 'promoted')
+    counter('pendingWrites', observation.pendingWrites, c.pending.length);
+  return out;
+}
+
+/** The ack effects of one relationship: its source's, and after failover the promoted mirror's. */
+export function ackEffects(effects: readonly Effect[], ours: (writeId: number) => boolean): AckEffect[] {
+  return effects.filter((e): e is AckEffect => e.kind === 'ack' && ours(e.writeId));
+}
+
+/**
+ * The observation events two successive observations of one relationship and the acks drained in
+ * between imply, in a deterministic order: CP events (source and mirror, in causal order), then
+ * relationship changes, then acks in effect order. lockstep.ts's `stepObserved` accepts the step if
+ * some interleaving of these three families, each kept in order, is enabled.
+ *
+ * A power cut ends the step it falls in: feed that step's events (the observation after the cut shows
+ * the node down) before CRASH_SOURCE or CRASH_DEST. Counters are on disk and survive the crash.
+ */
+export function observationEvents(
+  prev: SourceObservation,
+  next: SourceObservation,
+  acks: readonly AckEffect[],
+): ObservationEvent[] {
+  return [...cpEvents(prev, next), ...relationshipEvents(prev, next, acks.length > 0), ...acks.map(ackEvent)];
+}
+
+/**
+ * An observation cannot say whether the CP in progress at `prev` has its root written (a target may
+ * show cpInProgress until its root or, as the reference does, until the mirror's confirm): a higher
+ * primaryCp reads here as that CP's root. Where the model knows the root was written, `stepObserved`
+ * adds the completion and the next start the observation implies (lockstep.ts).
+ */
+function cpEvents(prev: SourceObservation, next: SourceObservation): ObservationEvent[] {
+  const out: ObservationEvent[] = [];
+  let open = prev.up && prev.cpInProgress;
+  let written = false;
+  let mirrorDue = next.mirrorCp > prev.mirrorCp;
+  // The mirror commits a CP the primary committed: emit it right after that CP's root.
+  const mirrorIfDue = (cp: number) => {
+    if (mirrorDue && next.mirrorCp <= cp) {
+      out.push({ type: 'MIRROR_CP_COMMITTED', cp: next.mirrorCp });
+      mirrorDue = false;
+    }
+  };
+  mirrorIfDue(prev.primaryCp);
+  for (let cp = prev.primaryCp + 1; cp <= next.primaryCp; cp++) {
+    // A CP whose root was written completed before the next one started.
+    if (written) out.push({ type: 'CP_COMPLETED' });
+    if (!open || written) out.push({ type: 'CP_STARTED' });
+    out.push({ type: 'PRIMARY_CP_COMMITTED', cp });
+    open = true;
+    written = true;
+    mirrorIfDue(cp);
+  }
+  // Ahead of the primary (the model refuses it before failover; after it, the promoted volume's CPs).
+  if (mirrorDue) out.push({ type: 'MIRROR_CP_COMMITTED', cp: next.mirrorCp });
+  // A crash aborts a CP rather than completing it; a restart may start one.
+  if (next.up && open && !next.cpInProgress) out.push({ type: 'CP_COMPLETED' });
+  if (next.up && !open && next.cpInProgress) out.push({ type: 'CP_STARTED' });
+  return out;
+}
+
+const EVENT_OF: Readonly<Record<RelationshipState, ObservationEvent>> = {
+  'in-sync': { type: 'REL_IN_SYNC' },
+  'out-of-sync': { type: 'REL_OUT_OF_SYNC' },
+  resyncing: { type: 'REL_RESYNCING' },
+  'failed-over': { type: 'REL_FAILED_OVER' },
+};
+
+/** A down source reads as out of sync (it must resynchronise when it comes back), unless failed over. */
+function shownRelationship(o: SourceObservation): RelationshipState {
+  return o.up || o.relationship === 'failed-over' ? o.relationship : 'out-of-sync';
+}
+
+/**
+ * From one relationship state to the next along in sync -> out of sync -> resyncing -> in sync.
+ *
+ * A source that lost power in this step shows nothing of what it did before the cut. If it answered
+ * writes in the step, it may have gone out of sync first (a strict-sync write fails, a sync write is
+ * acknowledged alone, once the destination timed out): the step then holds REL_OUT_OF_SYNC. That is
+ * what the observation allows, not a license: the acks are still judged in some order of the events.
+ */
+function relationshipEvents(
+  prev: SourceObservation,
+  next: SourceObservation,
+  answered: boolean,
+): ObservationEvent[] {
+  const from = shownRelationship(prev);
+  const to = shownRelationship(next);
+  if (!next.up && to !== 'failed-over')
+    return answered && (from === 'in-sync' || from === 'resyncing') ? [EVENT_OF['out-of-sync']] : [];
+  if (from === to) return [];
+  if (to === 'out-of-sync' || to === 'failed-over' || from === 'failed-over') return [EVENT_OF[to]];
+  const cycle: readonly RelationshipState[] = ['in-sync', 'out-of-sync', 'resyncing'];
+  const out: ObservationEvent[] = [];
+  for (let i = cycle.indexOf(from); cycle[i] !== to; ) {
+    i = (i + 1) % cycle.length;
+    out.push(EVENT_OF[cycle[i]!]);
+  }
+  return out;
+}
+
+function ackEvent(ack: AckEffect): ObservationEvent {
+  return ack.ok
+    ? { type: 'WRITE_ACKED', writeId: ack.writeId }
+    : { type: 'WRITE_FAILED', writeId: ack.writeId };
+}

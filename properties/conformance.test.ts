@@ -1,0 +1,102 @@
+// The conformance suites `npm test` runs: the reference implementation passes a campaign with the
+// model in lockstep, every `always` property's precondition is reached (its `sometimes` partner), every
+// canary is caught with a shrunk counterexample, and committed counterexamples replay as regressions.
+// A failure prints the campaign's seed and fast-check's path, and the counterexample's readable steps.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  type CampaignResult,
+  type Counterexample,
+  replayCounterexample,
+  runCampaign,
+} from '../harness/campaign.ts';
+import { modelCheckers } from '../harness/model_checker.ts';
+import { BUILT_IN_TARGETS, builtInTarget } from '../harness/targets.ts';
+import { ALWAYS, SOMETIMES } from './properties.ts';
+
+const VERSION = 'test';
+
+function explain(r: CampaignResult): string {
+  const cx = r.counterexample;
+  if (!cx) return `no counterexample (campaign seed ${r.seed}, ${r.runs} schedules)`;
+  return [
+    `${cx.property}: ${cx.message}`,
+    `campaign seed ${r.seed}; fast-check seed ${cx.seed}, path ${cx.path}`,
+    ...cx.readable.slice(0, cx.schedule.actions.length + 1),
+  ].join('\n');
+}
+
+describe('the reference implementation', () => {
+  // Two seeds, swarm on: each schedule draws its own mix of fault kinds.
+  const results = [11, 12].map((seed) =>
+    runCampaign(builtInTarget('reference')!, {
+      runs: 120,
+      seed,
+      maxSteps: 60,
+      swarm: true,
+      version: VERSION,
+      checkers: modelCheckers,
+    }),
+  );
+
+  it('holds every property, with the model in lockstep', () => {
+    for (const r of results) expect(r.counterexample, explain(r)).toBeUndefined();
+  });
+
+  it('reaches every `sometimes` property, so no `always` passes vacuously', () => {
+    const hit = new Set(results.flatMap((r) => [...r.sometimes.keys()]));
+    const missed = SOMETIMES.map((p) => p.name).filter((name) => !hit.has(name));
+    expect(missed, `never reached in ${results.map((r) => `seed ${r.seed}`).join(', ')}`).toEqual([]);
+  });
+
+  it('gives every `always` property a `sometimes` partner', () => {
+    const partnered = new Set(SOMETIMES.flatMap((p) => p.partnerOf ?? []));
+    expect(ALWAYS.map((p) => p.name).filter((name) => !partnered.has(name))).toEqual([]);
+  });
+});
+
+describe('canaries: each deliberately broken target is caught', () => {
+  for (const target of BUILT_IN_TARGETS.filter((t) => t.expected === 'fail')) {
+    it(`${target.name}: ${target.description}`, () => {
+      const r = runCampaign(target, {
+        runs: 400,
+        seed: 7,
+        maxSteps: 60,
+        swarm: true,
+        version: VERSION,
+        checkers: modelCheckers,
+      });
+      expect(r.counterexample, `not caught in ${r.runs} schedules (campaign seed ${r.seed})`).toBeDefined();
+      const cx = r.counterexample!;
+      // Shrunk: a short schedule a person can read.
+      expect(cx.schedule.actions.length, explain(r)).toBeLessThanOrEqual(30);
+      // And it replays: the same violation from the saved schedule alone.
+      const again = replayCounterexample(target, cx, modelCheckers());
+      expect(again.violation?.property, explain(r)).toBe(cx.property);
+    });
+  }
+});
+
+describe('committed counterexamples replay as regressions', () => {
+  const dir = join(import.meta.dirname, '..', 'reports', 'counterexamples');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  it('has committed counterexamples to replay', () => {
+    expect(files.length).toBeGreaterThan(0);
+  });
+  for (const file of files) {
+    const cx = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Counterexample;
+    const target = builtInTarget(cx.target);
+    it(`${file}: ${target?.expected === 'fail' ? 'still caught' : 'stays fixed'}`, () => {
+      expect(target, `unknown target ${cx.target}`).toBeDefined();
+      const r = replayCounterexample(target!, cx, cx.lockstep ? modelCheckers() : []);
+      if (target!.expected === 'fail') expect(r.violation?.property).toBe(cx.property);
+      else
+        expect(
+          r.violation,
+          `${file} fails again: ${r.violation?.property}: ${r.violation?.message}`,
+        ).toBeUndefined();
+    });
+  }
+});
