@@ -13,8 +13,8 @@ import {
   type Counterexample,
   readableSteps,
   replayCounterexample,
-  runCampaign,
 } from './campaign.ts';
+import { runCampaignInWorker, TargetHang } from './campaign_worker.ts';
 import { modelCheckers } from './model_checker.ts';
 import { BUILT_IN_TARGETS, loadTarget, TargetLoadError } from './targets.ts';
 
@@ -42,6 +42,7 @@ interface CheckOptions {
   json: boolean;
   model: boolean;
   out: string;
+  hangTimeout: number;
 }
 
 async function check(o: CheckOptions): Promise<number> {
@@ -55,27 +56,19 @@ async function check(o: CheckOptions): Promise<number> {
           hideCursor: true,
         })
       : null;
-  let steps = 0;
   bar?.start(o.runs, 0, { steps: 0 });
   const started = performance.now();
-  const result = runCampaign(target, {
-    runs: o.runs,
-    seed,
-    maxSteps: o.maxSteps,
-    swarm: o.swarm,
-    version: VERSION,
-    ...(o.model ? { checkers: modelCheckers } : {}),
-    onRun: (run, r) => {
-      steps += r.steps;
-      bar?.update(Math.min(run, o.runs), { steps });
-    },
-  });
-  bar?.stop();
+  // In a worker, watched: a target that hangs ends the campaign with one line instead of hanging it.
+  const job = { target: o.target, runs: o.runs, seed, maxSteps: o.maxSteps, swarm: o.swarm, model: o.model };
+  const result = await runCampaignInWorker({ ...job, version: VERSION }, o.hangTimeout * 1000, (run, steps) =>
+    bar?.update(Math.min(run, o.runs), { steps }),
+  ).finally(() => bar?.stop());
   const seconds = (performance.now() - started) / 1000;
-  const cx = result.counterexample;
-  const file = cx ? saveCounterexample(cx, o.out) : undefined;
+  // A module target is named by its path in the file, so that `cpsync replay` can load it again.
+  const cx = result.counterexample && { ...result.counterexample, target: o.target };
+  const file = cx ? saveCounterexample(cx, o.out, target.name) : undefined;
   const summary = {
-    target: target.name,
+    target: o.target,
     expected: target.expected,
     seed,
     runs: result.runs,
@@ -119,9 +112,10 @@ function printCheck(
   console.log(`replay: cpsync replay ${file}    (fast-check seed ${cx.seed}, path ${cx.path})`);
 }
 
-function saveCounterexample(cx: Counterexample, dir: string): string {
+function saveCounterexample(cx: Counterexample, dir: string, name: string): string {
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${cx.target}-${cx.property}-seed${cx.seed}.json`);
+  const safe = name.replace(/[^\w.-]+/g, '_');
+  const file = join(dir, `${safe}-${cx.property}-seed${cx.seed}.json`);
   writeFileSync(file, `${JSON.stringify(cx, null, 2)}\n`);
   return file;
 }
@@ -220,6 +214,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--swarm', 'draw a mix of action kinds per schedule (swarm testing)', false)
     .option('--no-model', 'do not step the statechart model in lockstep')
     .option('--out <dir>', 'where counterexamples are written', 'reports/counterexamples')
+    .option(
+      '--hang-timeout <s>',
+      'seconds without a finished schedule before the target counts as hung',
+      integer('--hang-timeout', 1),
+      60,
+    )
     .option('--json', 'print one JSON object', false)
     .action(async (o: CheckOptions) => {
       code = await check(o);
@@ -247,6 +247,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (e instanceof UsageError || e instanceof TargetLoadError) {
       console.error(`cpsync: ${e.message}`);
       return 2;
+    }
+    // A hung target is a finding about the target, not a usage error; there is no schedule to shrink.
+    if (e instanceof TargetHang) {
+      console.error(`cpsync: ${e.message}`);
+      return 1;
     }
     throw e;
   }

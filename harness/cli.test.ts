@@ -1,0 +1,106 @@
+// The command line, run in-process: exit codes (0 held, 1 found or reproduces, 2 user error), one-line
+// errors for bad input, the --json summaries, a counterexample saved and replayed, a hung target.
+
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
+import { main } from './cli.ts';
+
+let out: MockInstance;
+let err: MockInstance;
+let stderr: MockInstance;
+const printed = () => out.mock.calls.map((c) => c.join(' ')).join('\n');
+const errors = () => [...err.mock.calls, ...stderr.mock.calls].map((c) => String(c[0])).join('');
+
+beforeEach(() => {
+  out = vi.spyOn(console, 'log').mockImplementation(() => {});
+  err = vi.spyOn(console, 'error').mockImplementation(() => {});
+  stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+});
+afterEach(() => vi.restoreAllMocks());
+
+const fixture = (name: string) => `./harness/test_fixtures/${name}`;
+
+describe('cpsync targets', () => {
+  it('lists the built-in targets as JSON, the reference expected to pass and five canaries to fail', async () => {
+    expect(await main(['targets', '--json'])).toBe(0);
+    const list = JSON.parse(printed()) as { name: string; description: string; expected: string }[];
+    expect(list.find((t) => t.name === 'reference')?.expected).toBe('pass');
+    expect(list.filter((t) => t.expected === 'fail')).toHaveLength(5);
+    for (const t of list) expect(t.description.length).toBeGreaterThan(10);
+  });
+});
+
+describe('cpsync check and replay', () => {
+  it('passes the reference, with the fields a script needs', async () => {
+    expect(await main(['check', '--runs', '8', '--seed', '5', '--swarm', '--json'])).toBe(0);
+    const s = JSON.parse(printed()) as Record<string, unknown>;
+    expect(s).toMatchObject({ target: 'reference', seed: 5, runs: 8, result: 'pass', property: null });
+    expect(s.counterexample).toBeNull();
+    expect(s.steps).toBeGreaterThan(0);
+    expect(s.schedulesPerSecond).toBeGreaterThan(0);
+  });
+
+  it('catches a canary, saves the counterexample, and replay reproduces it (exit 1 both)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cpsync-cli-'));
+    const args = ['check', '--target', 'canary-early-ack', '--runs', '100', '--seed', '7', '--swarm'];
+    expect(await main([...args, '--json', '--out', dir])).toBe(1);
+    const s = JSON.parse(printed()) as { result: string; property: string; counterexample: string };
+    expect(s.result).toBe('fail');
+    const cx = JSON.parse(readFileSync(s.counterexample, 'utf8')) as { target: string; readable: string[] };
+    expect(cx.target).toBe('canary-early-ack');
+    expect(cx.readable.join('\n')).toContain('<-- violated here');
+    out.mockClear();
+    expect(await main(['replay', s.counterexample, '--json'])).toBe(1);
+    const r = JSON.parse(printed()) as { reproduces: boolean; property: string };
+    expect(r).toMatchObject({ reproduces: true, property: s.property });
+  });
+
+  it('loads a user module as a target, and names it by its path in what it prints', async () => {
+    expect(await main(['check', '--target', './examples/my_target.ts', '--runs', '3', '--seed', '1'])).toBe(
+      0,
+    );
+    expect(printed()).toContain('reproduce: cpsync check --target ./examples/my_target.ts --seed 1 --runs 3');
+  });
+
+  it('ends a campaign against a target that hangs, with one line (exit 1)', async () => {
+    const code = await main([
+      'check',
+      '--target',
+      fixture('hanging_target.ts'),
+      '--runs',
+      '2',
+      '--hang-timeout',
+      '1',
+    ]);
+    expect(code).toBe(1);
+    expect(errors()).toMatch(/^cpsync: target '.*hanging_target.ts' made no progress for 1 s in schedule 1/);
+    expect(errors().trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('bad input: one line, exit 2, no stack', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cpsync-bad-'));
+  const notJson = join(dir, 'not.json');
+  writeFileSync(notJson, '{ this is not json');
+  const notCx = join(dir, 'other.json');
+  writeFileSync(notCx, '{"hello": 1}');
+  const damaged = join(dir, 'damaged.json');
+  writeFileSync(damaged, '{"format": "cpsync-counterexample/1", "target": "reference"}');
+  const cases: [string, string[], RegExp][] = [
+    ['an unknown target', ['check', '--target', 'nope'], /unknown target 'nope'/],
+    ['a module without a target', ['check', '--target', fixture('not_a_target.ts')], /does not export/],
+    ['a module that throws', ['check', '--target', fixture('throws_on_load.ts')], /cannot load target/],
+    ['a bad number', ['check', '--runs', 'many'], /--runs must be an integer/],
+    ['a missing file', ['replay', join(dir, 'missing.json')], /cannot read/],
+    ['a file that is not JSON', ['replay', notJson], /is not JSON/],
+    ['JSON that is not a counterexample', ['replay', notCx], /is not a cpsync counterexample/],
+    ['a damaged counterexample', ['replay', damaged], /damaged counterexample/],
+  ];
+  it.each(cases)('%s', async (_why, argv, message) => {
+    expect(await main(argv)).toBe(2);
+    expect(errors()).toMatch(message);
+    expect(errors()).not.toMatch(/\n\s+at /);
+  });
+});
