@@ -4,7 +4,7 @@
 // target's observed state must be one the model allows (the refinement mapping).
 
 import type { EnvironmentEvent, Side } from '../model/events.ts';
-import { initialModelState, type ModelState, step, stepObserved } from '../model/lockstep.ts';
+import { enabledIn, initialModelState, type ModelState, step, stepObserved } from '../model/lockstep.ts';
 import { compare, observationEvents } from '../model/refinement.ts';
 import type { History } from './history.ts';
 import type { LockstepChecker } from './runner.ts';
@@ -15,15 +15,20 @@ export function modelCheckers(): LockstepChecker[] {
   return [new ModelChecker()];
 }
 
-class ModelChecker implements LockstepChecker {
+export class ModelChecker implements LockstepChecker {
   readonly name = 'model-refinement';
   private models: Map<NodeId, ModelState> | null = null;
+
+  /** The lockstep model of one relationship, once stepped: a path driver compares it with the path. */
+  modelOf(source: NodeId): ModelState | undefined {
+    return this.models?.get(source);
+  }
 
   enabled(action: WorldAction, h: History): boolean {
     const models = this.init(h);
     for (const [source, event] of environmentEvents(action, h, h.world.writes.length + 1)) {
       const m = models.get(source);
-      if (m && !m.snapshot.can(event)) return false;
+      if (m && !enabledIn(m.snapshot, event)) return false;
     }
     return true;
   }

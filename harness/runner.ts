@@ -167,7 +167,8 @@ class Atlas {
   }
 }
 
-class Run {
+/** Exported for drivers that pick each next action from what the run showed (harness/model_paths.ts). */
+export class Run {
   readonly executed: WorldAction[] = [];
   readonly sometimes = new Set<string>();
   safetySteps = 0;

@@ -343,6 +343,10 @@ interface FormatScan {
  */
 function scanForFormat(raid: RaidGroup): FormatScan {
   const scan: FormatScan = { epoch: 0, generation: 0, unreadableCopies: [], unreadableSlots: [] };
+  // Blank media (every disk present, none ever written) reads as zeros everywhere: no superblock, no
+  // record, nothing unreadable. That is the scan's answer without reading every block of the ring,
+  // which is most of what formatting a fresh server costs.
+  if (raid.failedDisks().length === 0 && raid.disks.every((d) => d.blocksStored === 0)) return scan;
   for (let vbn = 0; vbn < SUPER_COPIES; vbn++) {
     const sb = readOrUnreadable(raid, vbn, (bytes) => decodeSuperblock(bytes, vbn));
     if (sb === UNREADABLE) scan.unreadableCopies.push(vbn);

@@ -103,7 +103,8 @@ export class ParityGroup implements RaidGroup {
 
   read(vbn: number): Uint8Array {
     this.checkVbn(vbn);
-    this.checkOnline(`read VBN ${vbn}`);
+    // The hot path of every read: the message is built only when the group is offline.
+    if (this.missingCount() > this.tolerance) this.offline(`read VBN ${vbn}`, this.failedDisks());
     const place = placeVbn(this.layout, vbn);
     const block = this.readDisk(place.column, place.dbn);
     if (block && checksum(block.data) === block.sum) return block.data.slice();
@@ -488,8 +489,14 @@ export class ParityGroup implements RaidGroup {
   }
 
   private checkOnline(action: string): void {
-    const lost = this.failedDisks();
-    if (lost.length > this.tolerance) this.offline(action, lost);
+    if (this.missingCount() > this.tolerance) this.offline(action, this.failedDisks());
+  }
+
+  /** How many slots are missing: failedDisks().length, without building the list. */
+  private missingCount(): number {
+    let n = 0;
+    for (let i = 0; i < this.slots.length; i++) if (this.isMissing(i)) n++;
+    return n;
   }
 
   private offline(action: string, lost: number[]): never {

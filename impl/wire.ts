@@ -149,8 +149,14 @@ export class WireError {
   }
 }
 
+/**
+ * The buffer frames are built in, kept between calls (grown as needed): a frame is copied out of it
+ * whole, so every byte of it was written by that frame's encoding and nothing of an earlier one shows.
+ */
+let scratch: Uint8Array = new Uint8Array(4096);
+
 export function encodeMessage(m: Message): Uint8Array {
-  const w = new Writer();
+  const w = new Writer(scratch);
   w.u32(WIRE_MAGIC);
   w.u16(WIRE_VERSION);
   w.u16(KIND_CODES[m.kind]);
@@ -160,6 +166,7 @@ export function encodeMessage(m: Message): Uint8Array {
   w.patchU32(8, payloadBytes);
   w.u32(checksum(w.view(0, w.length)));
   const frame = w.view(0, w.length).slice();
+  scratch = w.bytes;
   assert(frame.length === FRAME_HEADER_BYTES + payloadBytes + FRAME_TRAILER_BYTES, 'wire: frame length');
   return frame;
 }
@@ -329,9 +336,19 @@ const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 class Writer {
-  private buffer = new Uint8Array(256);
-  private dataView = new DataView(this.buffer.buffer);
+  private buffer: Uint8Array;
+  private dataView: DataView;
   length = 0;
+
+  constructor(buffer: Uint8Array) {
+    this.buffer = buffer;
+    this.dataView = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  }
+
+  /** The buffer written into, grown or not. */
+  get bytes(): Uint8Array {
+    return this.buffer;
+  }
 
   view(start: number, end: number): Uint8Array {
     return this.buffer.subarray(start, end);

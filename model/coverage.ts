@@ -21,6 +21,11 @@ export interface CoverageRecord {
   readonly paths: number;
   /** For a state its type; for a transition its targets and guard. */
   readonly detail: string;
+  /**
+   * How many paths reach it on a target too (harness/model_paths.ts): the part of each path the
+   * target realised step by step. Absent when the paths were replayed on the model alone.
+   */
+  readonly realised?: number;
 }
 
 export interface Coverage {
@@ -85,6 +90,18 @@ function transitionRecord(t: ChartTransition, paths: number): CoverageRecord {
   return { kind: 'transition', id: t.id, paths, detail: `-> ${to}${t.guard ? ` [${t.guard}]` : ''}` };
 }
 
+/**
+ * `c` with each record's `realised` count taken from `realisedCoverage`: the coverage of the prefixes
+ * of the same paths that a target realised.
+ */
+export function withRealised(c: Coverage, realisedCoverage: Coverage): Coverage {
+  const counts = new Map(realisedCoverage.records.map((r) => [`${r.kind} ${r.id}`, r.paths] as const));
+  return {
+    ...c,
+    records: c.records.map((r) => ({ ...r, realised: counts.get(`${r.kind} ${r.id}`) ?? 0 })),
+  };
+}
+
 export function unreached(c: Coverage): CoverageRecord[] {
   return c.records.filter((r) => r.paths === 0);
 }
@@ -96,7 +113,13 @@ export function coverageJson(c: Coverage): string {
 export function coverageMarkdown(c: Coverage, intro: readonly string[] = []): string {
   const states = c.records.filter((r) => r.kind === 'state');
   const transitions = c.records.filter((r) => r.kind === 'transition');
-  const row = (r: CoverageRecord) => `| \`${r.id}\` | ${r.paths} | ${r.detail.replaceAll('|', '\\|')} |`;
+  const realised = c.records.some((r) => r.realised !== undefined);
+  const row = (r: CoverageRecord) =>
+    `| \`${r.id}\` | ${r.paths} | ${realised ? `${r.realised ?? 0} | ` : ''}${r.detail.replaceAll('|', '\\|')} |`;
+  const header = (first: string, last: string) =>
+    realised
+      ? [`| ${first} | paths | realised on the reference | ${last} |`, '| --- | ---: | ---: | --- |']
+      : [`| ${first} | paths | ${last} |`, '| --- | ---: | --- |'];
   const missing = unreached(c);
   return [
     '# Statechart coverage by the generated model paths',
@@ -107,17 +130,23 @@ export function coverageMarkdown(c: Coverage, intro: readonly string[] = []): st
       (missing.length === 0
         ? ' Nothing is unreached.'
         : ` Unreached: ${missing.map((r) => r.id).join(', ')}.`),
+    ...(realised
+      ? [
+          '',
+          `Realised on the reference (the steps of each path it showed in order, those it did in one ` +
+            `tick together, before it first did something else): states ${states.filter((r) => (r.realised ?? 0) > 0).length} of ${states.length}; ` +
+            `transitions ${transitions.filter((r) => (r.realised ?? 0) > 0).length} of ${transitions.length}.`,
+        ]
+      : []),
     '',
     '## States',
     '',
-    '| state | paths | type |',
-    '| --- | ---: | --- |',
+    ...header('state', 'type'),
     ...states.map(row),
     '',
     '## Transitions',
     '',
-    '| transition | paths | target and guard |',
-    '| --- | ---: | --- |',
+    ...header('transition', 'target and guard'),
     ...transitions.map(row),
     '',
   ].join('\n');
