@@ -127,7 +127,7 @@ export class DestinationServer {
     if (mirror.log.promoted) return this.rejectPromoted(mirror, m);
     switch (m.kind) {
       case 'log-entry':
-        return this.onLogEntry(mirror, m.seq, m.lba, m.data);
+        return this.onLogEntry(mirror, m.seq, m.lba, m.data, m.entrySum);
       case 'cp-sync':
         // Store-and-forward confirms without applying: the source believes the mirror has the CP.
         if (this.config.unsafeStoreAndForward)
@@ -231,7 +231,10 @@ export class DestinationServer {
 
   // Mirroring.
 
-  private onLogEntry(mirror: Mirror, seq: number, lba: number, data: Uint8Array): void {
+  private onLogEntry(mirror: Mirror, seq: number, lba: number, data: Uint8Array, entrySum: number): void {
+    // End to end: the data is what the source logged in its NVLOG, not merely what the frame carried
+    // intact. An entry that does not match is not logged, and so not acknowledged.
+    if (checksum(data) !== entrySum) return;
     const outcome = mirror.log.append(seq, lba, data);
     // A gap (an entry lost or reordered on the way) is not acknowledged: the source times out and
     // resynchronises. A full log file is not either: the destination cannot hold the write.

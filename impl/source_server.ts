@@ -4,6 +4,7 @@
 // Fault model: a power cut may fall after any media write of any method (PowerLoss propagates out and
 // the caller discards this object); see docs/reference-protocol.md for why each step is ordered so.
 
+import { checksum } from './checksum.ts';
 import type { Disk } from './disk.ts';
 import { assert } from './errors.ts';
 import { Nvlog } from './nvlog.ts';
@@ -260,7 +261,7 @@ export class SourceServer {
   }
 
   private forward(seq: number, lba: number, data: Uint8Array): void {
-    this.send({ kind: 'log-entry', source: this.config.id, seq, lba, data, entrySum: 0 });
+    this.send({ kind: 'log-entry', source: this.config.id, seq, lba, data, entrySum: checksum(data) });
     this.sentSeq = Math.max(this.sentSeq, seq);
     this.expectAnswer();
   }
