@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { SOMETIMES } from '../properties/properties.ts';
 import {
   COUNTEREXAMPLE_FORMAT,
   type Counterexample,
@@ -99,6 +100,13 @@ function printCheck(
   console.log(`target ${s.target} (expected to ${s.expected}), seed ${s.seed}`);
   console.log(
     `${s.runs} schedules, ${s.steps} actions, ${s.observedSteps} lockstep steps in ${s.seconds} s: ${s.schedulesPerSecond} schedules/s, ${s.stepsPerSecond} steps/s`,
+  );
+  // A property that held only because its precondition never arose says little: name those.
+  const reached = s.sometimes as Record<string, number>;
+  const missed = SOMETIMES.map((p) => p.name).filter((name) => !reached[name]);
+  console.log(
+    `sometimes: ${SOMETIMES.length - missed.length} of ${SOMETIMES.length} reached` +
+      (missed.length > 0 ? ` (never: ${missed.join(', ')}; more runs or --swarm reach them)` : ''),
   );
   if (!cx || !file) {
     console.log('every property held');
