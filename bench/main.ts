@@ -3,11 +3,13 @@
 
 import { measureCp } from './cp_bench.ts';
 import { measureCanaries, measureThroughput } from './harness_bench.ts';
+import { measureModel } from './model_bench.ts';
 import { measureParity } from './raid_bench.ts';
 
 interface Figures {
   parity: ReturnType<typeof measureParity>;
   cp: ReturnType<typeof measureCp>;
+  model: ReturnType<typeof measureModel>;
   harness: ReturnType<typeof measureThroughput>[];
   canaries: ReturnType<typeof measureCanaries>;
 }
@@ -16,6 +18,7 @@ function run(): Figures {
   return {
     parity: measureParity(),
     cp: measureCp(),
+    model: measureModel(),
     harness: [measureThroughput(false), measureThroughput(true)],
     canaries: measureCanaries(),
   };
@@ -36,6 +39,11 @@ function print(f: Figures): void {
   console.log(`  memory copy ${gb(f.parity.memcpyGBps)}   (the same word loop, the physical reference)`);
   console.log('consistency points (4 KiB blocks through volume and RAID)');
   console.log(`  ${f.cp.level}: ${Math.round(f.cp.blocksPerSecond).toLocaleString('en-US')} blocks/s`);
+  const us = (x: number): string => `${x.toFixed(2)} µs`;
+  console.log('the model, per event (one CP round of an in-sync relationship)');
+  console.log(`  xstate actor.send      ${us(f.model.sendMicros)}`);
+  console.log(`  xstate transition()    ${us(f.model.transitionMicros)}`);
+  console.log(`  lockstep step          ${us(f.model.lockstepMicros)}   (can + pure step + abstract data)`);
   console.log(
     'conformance harness against the reference target (one core, swarm schedules of up to 60 actions)',
   );
