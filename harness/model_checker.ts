@@ -4,8 +4,15 @@
 // target's observed state must be one the model allows (the refinement mapping).
 
 import type { EnvironmentEvent, Side } from '../model/events.ts';
-import { enabledIn, initialModelState, type ModelState, step, stepObserved } from '../model/lockstep.ts';
-import { compare, observationEvents } from '../model/refinement.ts';
+import {
+  enabledIn,
+  initialModelState,
+  type ModelState,
+  type StepFacts,
+  step,
+  stepObserved,
+} from '../model/lockstep.ts';
+import { type AckEffect, compare, observationEvents } from '../model/refinement.ts';
 import type { History } from './history.ts';
 import type { LockstepChecker } from './runner.ts';
 import type { NodeId } from './target.ts';
@@ -37,10 +44,8 @@ export class ModelChecker implements LockstepChecker {
     const models = this.init(h);
     const action = h.action!;
     // Environment events that happen when the action runs; a power cut is fed when it is seen.
-    const env = environmentEvents(action, h, h.world.writes.length).filter(
-      ([, e]) => e.type !== 'CRASH_SOURCE' && e.type !== 'CRASH_DEST',
-    );
-    for (const [source, event] of env) {
+    for (const [source, event] of environmentEvents(action, h, h.world.writes.length)) {
+      if (event.type === 'CRASH_SOURCE' || event.type === 'CRASH_DEST') continue;
       const out = step(models.get(source)!, event);
       if (!out.ok) return `${source}: ${out.reason}`;
       if (out.violations.length > 0) return `${source}: ${out.violations[0]}`;
@@ -49,32 +54,26 @@ export class ModelChecker implements LockstepChecker {
     for (const [source, model] of models) {
       const prev = h.before.sources[source]!;
       const next = h.after.sources[source]!;
-      const acks = h.acks
-        // The world's answers for a server that lost power are not the target's: the model puts the
-        // writes in doubt at the crash instead.
-        .filter((a) => a.source === source && !a.byWorld)
-        .map((a) => ({ kind: 'ack' as const, node: source, writeId: a.writeId, ok: a.ok }));
-      const hist = h.source(source);
-      const facts = {
-        ...(next.primaryCp !== prev.primaryCp && hist.primaryImages.has(next.primaryCp)
-          ? { primaryImage: toMap(hist.primaryImages.get(next.primaryCp)!) }
-          : {}),
-        // Only an image read in this step is the new CP's: a destination that committed and lost power
-        // in one step shows its image once it is back, and the model then takes the ideal one.
-        ...(next.mirrorCp !== prev.mirrorCp && h.freshMirrorImage(source)
-          ? { mirrorImage: toMap(h.freshMirrorImage(source)!) }
-          : {}),
-      };
-      const observed = stepObserved(model, observationEvents(prev, next, acks), facts);
+      const acks =
+        h.acks.length === 0
+          ? NO_ACKS
+          : h.acks
+              // The world's answers for a server that lost power are not the target's: the model puts
+              // the writes in doubt at the crash instead.
+              .filter((a) => a.source === source && !a.byWorld)
+              .map((a) => ({ kind: 'ack' as const, node: source, writeId: a.writeId, ok: a.ok }));
+      const observed = stepObserved(model, observationEvents(prev, next, acks), this.facts(h, source));
       if (!observed.ok) return `${source}: ${observed.reason}`;
       if (observed.violations.length > 0) return `${source}: ${observed.violations[0]}`;
       let state = observed.state;
-      // The power cut, now that the step's events are in.
-      const crashes: EnvironmentEvent[] = [];
-      if (prev.up && !next.up) crashes.push({ type: 'CRASH_SOURCE' });
-      if (h.before.destinationUp && !h.after.destinationUp) crashes.push({ type: 'CRASH_DEST' });
-      for (const event of crashes) {
-        const out = step(state, event);
+      // The power cut, now that the step's events are in: the source's, then the destination's.
+      if (prev.up && !next.up) {
+        const out = step(state, CRASH_SOURCE);
+        if (!out.ok) return `${source}: ${out.reason}`;
+        state = out.state;
+      }
+      if (h.before.destinationUp && !h.after.destinationUp) {
+        const out = step(state, CRASH_DEST);
         if (!out.ok) return `${source}: ${out.reason}`;
         state = out.state;
       }
@@ -85,6 +84,24 @@ export class ModelChecker implements LockstepChecker {
     return null;
   }
 
+  /** The images read in this step, for the step's CP events (none on a step without a CP change). */
+  private facts(h: History, source: NodeId): StepFacts {
+    const prev = h.before.sources[source]!;
+    const next = h.after.sources[source]!;
+    const primaryDue = next.primaryCp !== prev.primaryCp;
+    const mirrorDue = next.mirrorCp !== prev.mirrorCp;
+    if (!primaryDue && !mirrorDue) return NO_FACTS;
+    const hist = h.source(source);
+    const primary = primaryDue ? hist.primaryImages.get(next.primaryCp) : undefined;
+    // Only an image read in this step is the new CP's: a destination that committed and lost power in
+    // one step shows its image once it is back, and the model then takes the ideal one.
+    const mirror = mirrorDue ? h.freshMirrorImage(source) : null;
+    return {
+      ...(primary !== undefined ? { primaryImage: toMap(primary) } : {}),
+      ...(mirror ? { mirrorImage: toMap(mirror) } : {}),
+    };
+  }
+
   private init(h: History): Map<NodeId, ModelState> {
     if (this.models) return this.models;
     this.models = new Map(
@@ -93,6 +110,11 @@ export class ModelChecker implements LockstepChecker {
     return this.models;
   }
 }
+
+const NO_ACKS: readonly AckEffect[] = [];
+const NO_FACTS: StepFacts = {};
+const CRASH_SOURCE: EnvironmentEvent = { type: 'CRASH_SOURCE' };
+const CRASH_DEST: EnvironmentEvent = { type: 'CRASH_DEST' };
 
 function sideOf(node: NodeId): Side {
   return node === 'dst' ? 'destination' : 'source';

@@ -28,8 +28,23 @@ function isPrime(n: number): boolean {
   return true;
 }
 
-/** The RDP code for `dataDisks` real data disks: columns are data disks, row parity, diagonal parity. */
+/**
+ * The RDP code for `dataDisks` real data disks: columns are data disks, row parity, diagonal parity.
+ * Built once per width: a code is a pure function of it, read-only data, and every group shares it
+ * (a world boots several groups per schedule).
+ */
 export function raidDpCode(dataDisks: number): ParityCode {
+  let code = codes.get(dataDisks);
+  if (code === undefined) {
+    code = buildRaidDpCode(dataDisks);
+    codes.set(dataDisks, code);
+  }
+  return code;
+}
+
+const codes = new Map<number, ParityCode>();
+
+function buildRaidDpCode(dataDisks: number): ParityCode {
   const p = primeAbove(dataDisks);
   const columns = dataDisks + 2;
   const rowParity = dataDisks;

@@ -30,14 +30,9 @@ import {
   recordPrimaryImage,
   startCp,
 } from './abstract_data.ts';
+import { controlStateOf } from './control_cache.ts';
 import { describeEvent, type ModelEvent, type ObservationEvent } from './events.ts';
-import {
-  controlState,
-  type ModelInput,
-  type ModelSnapshot,
-  nextSnapshot,
-  relationshipMachine,
-} from './statechart.ts';
+import { type ModelInput, type ModelSnapshot, nextSnapshot, relationshipMachine } from './statechart.ts';
 
 export interface ModelState {
   readonly snapshot: ModelSnapshot;
@@ -208,9 +203,33 @@ function nextOf(snapshot: ModelSnapshot, memo: SnapshotMemo, event: ModelEvent, 
   return next;
 }
 
-/** `template` with `from`'s context: what xstate gives for `from` when the step leaves the context alone. */
+/**
+ * `template` with `from`'s context: what xstate gives for `from` when the step leaves the context alone.
+ * When that is `from` itself, field for field (a TICK that changes nothing, once `from` was built over
+ * this template), `from` is returned: the same object keeps its memo, so an idle relationship's next
+ * TICK costs two map look-ups. Exact: a snapshot is immutable plain data, so an object with the same
+ * own fields holding the same values is the same snapshot to every reader.
+ */
 function over(template: ModelSnapshot, from: ModelSnapshot): ModelSnapshot {
-  return { ...template, context: from.context } as ModelSnapshot;
+  return sameBut(template, from) ? from : ({ ...template, context: from.context } as ModelSnapshot);
+}
+
+/** Whether `a` and `b` have the same own keys, in order, and the same values at each but `context`. */
+function sameBut(a: ModelSnapshot, b: ModelSnapshot): boolean {
+  if (a._nodes !== b._nodes) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i]!;
+    if (k !== kb[i]) return false;
+    if (
+      k !== 'context' &&
+      (a as unknown as Record<string, unknown>)[k] !== (b as unknown as Record<string, unknown>)[k]
+    )
+      return false;
+  }
+  return true;
 }
 
 function lookup<T>(table: Map<string, Answers<T>[]>, question: string, context: object): T | undefined {
@@ -314,7 +333,7 @@ function probeOf(snapshot: ModelSnapshot): Probe {
 }
 
 export function describeModelState(snapshot: ModelSnapshot): string {
-  const s = controlState(snapshot);
+  const s = controlStateOf(snapshot);
   const c = snapshot.context;
   const pending = c.pending.map((w) => `${w.writeId}${w.mirrored ? '(mirrored)' : ''}`).join(',');
   return (
@@ -374,7 +393,7 @@ function updateData(state: ModelState, event: ModelEvent, facts: StepFacts): Dat
 
 function answerContext(snapshot: ModelSnapshot, event: { readonly writeId: number }): AnswerContext {
   const c = snapshot.context;
-  const s = controlState(snapshot);
+  const s = controlStateOf(snapshot);
   return {
     mode: c.mode,
     relationship: s.relationship,
@@ -384,7 +403,7 @@ function answerContext(snapshot: ModelSnapshot, event: { readonly writeId: numbe
 }
 
 function completedAloneInPartition(snapshot: ModelSnapshot): boolean {
-  const s = controlState(snapshot);
+  const s = controlStateOf(snapshot);
   return (
     s.link === 'partitioned' &&
     s.relationship !== 'inSync' &&
@@ -394,7 +413,7 @@ function completedAloneInPartition(snapshot: ModelSnapshot): boolean {
 
 /** The mirror's image of a CP is the primary's image of it; the promoted volume's own CPs are not judged here. */
 function mirrorCommitted(snapshot: ModelSnapshot, data: AbstractData, cp: number, image?: Image): DataUpdate {
-  if (controlState(snapshot).destination === 'promoted') return { data, violation: null };
+  if (controlStateOf(snapshot).destination === 'promoted') return { data, violation: null };
   const ideal = data.primaryImages.get(cp)?.image ?? (cp === 0 ? EMPTY_IMAGE : undefined);
   const seen = image ?? ideal;
   return seen === undefined ? { data, violation: null } : recordMirrorImage(data, cp, seen);
@@ -427,6 +446,8 @@ export function stepObserved(
   events: readonly ObservationEvent[],
   facts: StepFacts = {},
 ): ObservedOutcome {
+  // No events: the search's only node is the empty interleaving, accepted as it stands.
+  if (events.length === 0) return { ok: true, state, order: [], violations: [] };
   const queues: Record<Family, ObservationEvent[]> = { cp: [], relationship: [], ack: [] };
   for (const e of events) queues[familyOfObservation(e)].push(e);
   const search = new Interleaving(queues, factsFor(events, facts));
@@ -452,7 +473,7 @@ function factsFor(events: readonly ObservationEvent[], facts: StepFacts): Map<Ob
  * the same as a CP still before its root). They must be enabled like any other event.
  */
 function impliedBefore(state: ModelState, event: ObservationEvent): ObservationEvent[] {
-  const rootWritten = controlState(state.snapshot).source === 'serving.cp.committing';
+  const rootWritten = controlStateOf(state.snapshot).source === 'serving.cp.committing';
   return event.type === 'PRIMARY_CP_COMMITTED' && rootWritten
     ? [{ type: 'CP_COMPLETED' }, { type: 'CP_STARTED' }, event]
     : [];

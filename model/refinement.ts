@@ -10,14 +10,9 @@
 // A down source's relationship and counters are not compared (they are what its console last showed).
 
 import type { Effect, RelationshipState, SourceObservation } from '../harness/target.ts';
+import { controlStateOf } from './control_cache.ts';
 import type { ObservationEvent } from './events.ts';
-import {
-  controlState,
-  type DestinationState,
-  type ModelSnapshot,
-  type RelationshipRegionState,
-  type SourceState,
-} from './statechart.ts';
+import type { DestinationState, ModelSnapshot, RelationshipRegionState, SourceState } from './statechart.ts';
 
 export type AckEffect = Extract<Effect, { readonly kind: 'ack' }>;
 
@@ -66,7 +61,7 @@ export function compare(
   destinationUp: boolean,
 ): string[] {
   const expected = expectedControl(observation, destinationUp);
-  const actual = controlState(snapshot);
+  const actual = controlStateOf(snapshot);
   const c = snapshot.context;
   const out: string[] = [];
   const region = (name: string, model: string, allowed: readonly string[]) => {
