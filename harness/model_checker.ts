@@ -97,6 +97,7 @@ export class ModelChecker implements LockstepChecker {
     // one step shows its image once it is back, and the model then takes the ideal one.
     const mirror = mirrorDue ? h.freshMirrorImage(source) : null;
     return {
+      imagesRead: true,
       ...(primary !== undefined ? { primaryImage: toMap(primary) } : {}),
       ...(mirror ? { mirrorImage: toMap(mirror) } : {}),
     };

@@ -258,7 +258,6 @@ export class DestinationServer {
         this.applyByDbn(mirror, updates);
         mirror.volume = remountOrKeep(mirror);
       } else {
-        this.rollBackIfRootSlotReused(mirror, updates);
         applyVbnUpdates(mirror.mirrorRaid, updates);
         mirror.volume = Volume.mount(mirror.mirrorRaid);
         assert(mirror.volume.cpNumber === cpNumber, 'destination: the applied root is the CP that was sent');
@@ -266,19 +265,6 @@ export class DestinationServer {
       mirror.log.truncate(Math.max(coveredSeq, 0));
     }
     this.send(mirror, { kind: 'cp-confirm', source: mirror.config.source, cpNumber });
-  }
-
-  /**
-   * A resync transfer built on the image under the mirror's own (SourceServer.resyncBase: the mirror
-   * committed a transfer whose confirm was lost) puts its root into the slot of the mirror's root, and
-   * may overwrite blocks of the mirror's image. Blank that root first: until the new root is whole the
-   * mirror mounts the image in the other slot, which the transfer leaves intact (it writes only blocks
-   * free there). Without this, a cut mid-transfer would mount a root over overwritten blocks.
-   */
-  private rollBackIfRootSlotReused(mirror: Mirror, updates: readonly { vbn: number }[]): void {
-    const slot = updates.at(-1)?.vbn;
-    if (slot !== mirror.volume.cpNumber % 2) return;
-    mirror.mirrorRaid.write([{ vbn: slot, data: new Uint8Array(mirror.mirrorRaid.blockBytes) }]);
   }
 
   /**

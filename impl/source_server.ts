@@ -366,9 +366,14 @@ export class SourceServer {
   }
 
   /**
-   * The destination answered: its mirror is at CP `mirrorCp`. Commit what is in memory, make the CP
-   * number's parity differ from the base image's (the transfer's root must not overwrite the root
-   * slot of the image the transfer builds on), then send the blocks changed since it in one transfer.
+   * The destination answered: its mirror is at CP `mirrorCp`. Commit what is in memory in a CP whose
+   * number's parity differs from the mirror's (the transfer's root must not overwrite the root slot of
+   * the mirror's committed image), then send the blocks changed since that image in one transfer.
+   *
+   * The mirror's image is the current one or a pinned one: pins are taken when the link is declared
+   * lost (the current and previous images: in sync the mirror lags at most one CP) and, here, before
+   * each transfer (its base, and its own image, which the mirror holds once it commits the transfer
+   * even if the confirm is lost). Only a mirror new to this volume holds neither: it gets every block.
    */
   private onHelloReply(mirrorCp: number): void {
     if (this.relationship !== 'out-of-sync' || this.awaited !== null) return;
@@ -377,14 +382,13 @@ export class SourceServer {
       this.volume.unpinBaseImages();
       return this.resumeForwarding(this.volume.coveredSeq);
     }
-    this.pinMirrorImage(mirrorCp);
-    const base = this.resyncBase(mirrorCp);
-    // The root goes into the slot the base image's root does not use: for a base under the mirror's
-    // image (see resyncBase), that is the slot of the mirror's own root.
-    const rootParity = base === mirrorCp ? (mirrorCp + 1) % 2 : mirrorCp % 2;
+    const known = mirrorCp === this.volume.cpNumber || this.volume.pinnedCps.includes(mirrorCp);
+    // A current base must be pinned before the CPs below: the second may reuse blocks the first freed.
+    if (mirrorCp === this.volume.cpNumber) this.volume.pinTransferImages(mirrorCp);
     this.localCp();
-    if (this.volume.cpNumber % 2 !== rootParity) this.localCp();
-    const updates = this.volume.changedBlocksSince(base) ?? this.volume.allLiveBlocks();
+    if ((this.volume.cpNumber - mirrorCp) % 2 === 0) this.localCp();
+    if (known) this.volume.pinTransferImages(mirrorCp);
+    const updates = known ? this.volume.changedBlocksSince(mirrorCp)! : this.volume.allLiveBlocks();
     const coveredSeq = this.volume.coveredSeq;
     this.awaited = { cpNumber: this.volume.cpNumber, coveredSeq, resync: true };
     this.send({
@@ -396,36 +400,6 @@ export class SourceServer {
       resync: true,
     });
     this.expectAnswer();
-  }
-
-  /**
-   * The mirror may hold an image the pins do not cover: a resync transfer it committed whose confirm
-   * was lost (or that a crash of this source cut short). If that image is the current or the previous
-   * one, its blocks are all still in place (a CP's freed blocks are reused only from the next CP on),
-   * so pinning the current and previous images now keeps the resync incremental. The old base images
-   * are no longer needed: the mirror said it holds neither.
-   */
-  private pinMirrorImage(mirrorCp: number): void {
-    if (this.volume.pinnedCps.includes(mirrorCp)) return;
-    if (mirrorCp !== this.volume.cpNumber && mirrorCp !== this.volume.cpNumber - 1) return;
-    this.volume.unpinBaseImages();
-    this.volume.pinBaseImages();
-  }
-
-  /**
-   * The image the resync transfer builds on: the mirror's own when this source knows it. A mirror past
-   * every pinned image committed a transfer built on one of them whose confirm was lost, and this
-   * source has since reused that transfer's blocks; but the transfer wrote only blocks free in its
-   * base and its root into the other slot, so the mirror still holds the base under it. Build on the
-   * oldest pinned image, which works for either (blocks live now and in the older pin are in the newer
-   * one too), with the root in the mirror's own root slot: the destination rolls back to its previous
-   * root before it lets the transfer overwrite a block of its committed image.
-   */
-  private resyncBase(mirrorCp: number): number {
-    const pinned = this.volume.pinnedCps;
-    const known = mirrorCp === this.volume.cpNumber || pinned.includes(mirrorCp);
-    if (known || pinned.length === 0 || mirrorCp < pinned[0]!) return mirrorCp;
-    return pinned.at(-1)!;
   }
 
   /**

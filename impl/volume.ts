@@ -200,7 +200,7 @@ export class Volume {
 
   /** CP numbers of the pinned base images, newest first (empty when nothing is pinned). */
   get pinnedCps(): number[] {
-    return this.pins.map((p) => p.root.cpNumber);
+    return this.pins.map((p) => p.root.cpNumber).sort((a, b) => b - a);
   }
 
   /** The latest write: dirty data, then a CP in progress, then the committed image. */
@@ -351,6 +351,33 @@ export class Volume {
     for (const pin of this.pins) for (const vbn of pin.vbns) this.allocator.claimShared(vbn);
   }
 
+  /**
+   * Pins exactly the current image and image `baseCp`, which is pinned already or is the current one:
+   * the images a mirror may hold once a resync transfer from `baseCp` to the current image is on its
+   * way (the mirror may commit it and its confirm be lost). Written so that a cut at any point leaves
+   * the base pinned or current: a base in slot 2 stays there and the current image goes into slot 3;
+   * otherwise the base goes into slot 3 (unless it is there) before the current image goes into slot 2,
+   * and a torn slot 2 reads as slot 3 alone (readPins).
+   */
+  pinTransferImages(baseCp: number): void {
+    assert(this.pending === null, 'pin between CPs');
+    const current: PinnedImage = { root: this.root, vbns: new Set(imageVbns(this.root, this.map)) };
+    const base = baseCp === this.cpNumber ? current : this.pins.find((p) => p.root.cpNumber === baseCp);
+    assert(base !== undefined, `a transfer's base (CP ${baseCp}) is the current image or a pinned one`);
+    const old = this.pins;
+    if (base !== current && old[0] === base) {
+      this.raid.write([{ vbn: SNAPSHOT_PREVIOUS_SLOT, data: encodeRoot(current.root, this.blockBytes) }]);
+      this.pins = [base, current];
+    } else {
+      if (old[1] !== base)
+        this.raid.write([{ vbn: SNAPSHOT_PREVIOUS_SLOT, data: encodeRoot(base.root, this.blockBytes) }]);
+      this.raid.write([{ vbn: SNAPSHOT_CURRENT_SLOT, data: encodeRoot(current.root, this.blockBytes) }]);
+      this.pins = base === current ? [current] : [current, base];
+    }
+    for (const pin of this.pins) for (const vbn of pin.vbns) this.allocator.claimShared(vbn);
+    this.releaseUnused(old);
+  }
+
   /** The mirror holds a current image again: the base images' blocks become reusable (two RAID writes). */
   unpinBaseImages(): void {
     if (this.pins.length === 0) return;
@@ -358,11 +385,20 @@ export class Volume {
     // Slot 2 first: once it is cleared the pin is gone, whatever slot 3 still holds.
     this.raid.write([{ vbn: SNAPSHOT_CURRENT_SLOT, data: zeros }]);
     this.raid.write([{ vbn: SNAPSHOT_PREVIOUS_SLOT, data: zeros }]);
-    const pinned = new Set(this.pins.flatMap((p) => [...p.vbns]));
+    const old = this.pins;
     this.pins = [];
+    this.releaseUnused(old);
+  }
+
+  /** Frees the blocks of `pins` that no pin, the committed image or a CP in progress still uses. */
+  private releaseUnused(pins: readonly PinnedImage[]): void {
     const inUse = new Set(imageVbns(this.root, this.map));
     for (const update of this.pending?.record.updates ?? []) inUse.add(update.vbn);
-    for (const vbn of pinned) if (!inUse.has(vbn)) this.allocator.release(vbn);
+    for (const pin of this.pins) for (const vbn of pin.vbns) inUse.add(vbn);
+    // A set: pins share blocks, and each block is released once.
+    const released = new Set<number>();
+    for (const pin of pins) for (const vbn of pin.vbns) if (!inUse.has(vbn)) released.add(vbn);
+    for (const vbn of released) this.allocator.release(vbn);
   }
 
   private blocksNotIn(base: ReadonlySet<number>): VbnBlock[] {
@@ -468,6 +504,16 @@ class VbnAllocator {
   }
 }
 
+/** A block of zeros (cleared), as opposed to one a cut tore; unreadable counts as not blank. */
+function isBlank(raid: RaidGroup, vbn: number): boolean {
+  try {
+    return raid.read(vbn).every((b) => b === 0);
+  } catch (error) {
+    if (error instanceof RaidFailure) return false;
+    throw error;
+  }
+}
+
 function isRoot(slot: SlotRead): slot is Root {
   return typeof slot === 'object';
 }
@@ -543,9 +589,22 @@ function readRoot(raid: RaidGroup, slot: number, rootSlot: boolean): SlotRead {
  */
 function readPins(raid: RaidGroup, current: Root): PinnedImage[] {
   const slot2 = readRoot(raid, SNAPSHOT_CURRENT_SLOT, false);
-  if (!isRoot(slot2) || slot2.lbaCount !== current.lbaCount || slot2.cpNumber > current.cpNumber) return [];
+  const usable = (r: SlotRead): r is Root =>
+    isRoot(r) && r.lbaCount === current.lbaCount && r.cpNumber <= current.cpNumber;
+  if (!usable(slot2)) {
+    // Blank: no pins (unpinBaseImages clears slot 2 first). Torn or unreadable: a cut fell in a pin
+    // write, and slot 3, written before it, holds a pinned image (pinTransferImages' base, or the
+    // previous image of an unfinished pinBaseImages: pinning it too is only conservative).
+    if (isRoot(slot2) || (slot2 === 'invalid' && isBlank(raid, SNAPSHOT_CURRENT_SLOT))) return [];
+    const slot3 = readRoot(raid, SNAPSHOT_PREVIOUS_SLOT, false);
+    const alone = usable(slot3) ? readImage(raid, slot3) : null;
+    return alone ? [alone] : [];
+  }
+  // Slot 3 is written before slot 2 and cleared after it, so with slot 2 valid it belongs to the same
+  // pins: the previous image (pinBaseImages), or a transfer's base, older or newer (pinTransferImages).
   const slot3 = readRoot(raid, SNAPSHOT_PREVIOUS_SLOT, false);
-  const images = [slot2, ...(isRoot(slot3) && slot3.cpNumber === slot2.cpNumber - 1 ? [slot3] : [])];
+  const second = usable(slot3) && slot3.cpNumber !== slot2.cpNumber;
+  const images = [slot2, ...(second ? [slot3] : [])];
   return images.map((root) => readImage(raid, root)).filter((p): p is PinnedImage => p !== null);
 }
 

@@ -251,12 +251,23 @@ export interface Recorded {
 export function recordPrimaryImage(data: AbstractData, cp: number, image: Image): Recorded {
   const r = recorded(data, image);
   const primaryImages = new Map(data.primaryImages).set(cp, r);
-  const previous = data.primaryImages.get(cp - 1)?.cut;
+  // Against the newest earlier CP whose image is known (a CP between may have gone unseen).
+  const earlier = [...data.primaryImages.keys()].filter((k) => k < cp);
+  const before = earlier.length > 0 ? Math.max(...earlier) : undefined;
+  const previous = before === undefined ? undefined : data.primaryImages.get(before)?.cut;
   const regress =
     r.cut && previous && r.cut.hi < previous.lo
-      ? `CP ${cp} is older than CP ${cp - 1}: it misses writes up to #${previous.lo} that CP ${cp - 1} holds`
+      ? `CP ${cp} is older than CP ${before}: it misses writes up to #${previous.lo} that CP ${before} holds`
       : null;
   return { data: { ...data, primaryImages }, violation: prefix(`primary CP ${cp}`, r.violation ?? regress) };
+}
+
+/** The source committed CP `cp` and its image is unknown (harness-read images, several CPs in one step). */
+export function forgetPrimaryImage(data: AbstractData, cp: number): AbstractData {
+  if (!data.primaryImages.has(cp)) return data;
+  const primaryImages = new Map(data.primaryImages);
+  primaryImages.delete(cp);
+  return { ...data, primaryImages };
 }
 
 /** The mirror committed CP `cp`: the same image the primary committed as CP `cp`, block for block by LBA. */

@@ -20,6 +20,7 @@ import {
   answerWrite,
   EMPTY_IMAGE,
   emptyData,
+  forgetPrimaryImage,
   guaranteeAcknowledged,
   type Image,
   idealImage,
@@ -45,6 +46,14 @@ export interface StepFacts {
   readonly primaryImage?: Image;
   /** The mirror's committed image, for the step's last MIRROR_CP_COMMITTED. */
   readonly mirrorImage?: Image;
+  /**
+   * The harness reads a target's images. A CP committed in a step without its image (a target may
+   * commit several CPs in one step, and only the last is there to read) then has an unknown image: it
+   * is not recorded. Without a target (model-only runs) such a CP gets the ideal image of the writes
+   * accepted before it started; with a target that would be a guess, since its CP may have frozen its
+   * writes earlier than the harness saw it start.
+   */
+  readonly imagesRead?: boolean;
 }
 
 export type StepOutcome =
@@ -375,7 +384,9 @@ function updateData(state: ModelState, event: ModelEvent, facts: StepFacts): Dat
     case 'CP_STARTED':
       return plain(startCp(data));
     case 'PRIMARY_CP_COMMITTED':
-      return recordPrimaryImage(data, event.cp, facts.primaryImage ?? idealImage(data, data.cpStartCut));
+      if (facts.primaryImage) return recordPrimaryImage(data, event.cp, facts.primaryImage);
+      if (facts.imagesRead) return plain(forgetPrimaryImage(data, event.cp));
+      return recordPrimaryImage(data, event.cp, idealImage(data, data.cpStartCut));
     case 'CP_COMPLETED':
       return plain(
         completedAloneInPartition(snapshot) ? noteMilestone(data, 'cpCompletedAloneInPartition') : data,
@@ -462,6 +473,8 @@ function factsFor(events: readonly ObservationEvent[], facts: StepFacts): Map<Ob
   const lastOf = (type: ObservationEvent['type']) => events.filter((e) => e.type === type).at(-1);
   const primary = lastOf('PRIMARY_CP_COMMITTED');
   const mirror = lastOf('MIRROR_CP_COMMITTED');
+  if (facts.imagesRead)
+    for (const e of events) if (e.type === 'PRIMARY_CP_COMMITTED') byEvent.set(e, { imagesRead: true });
   if (primary && facts.primaryImage) byEvent.set(primary, { primaryImage: facts.primaryImage });
   if (mirror && facts.mirrorImage) byEvent.set(mirror, { mirrorImage: facts.mirrorImage });
   return byEvent;
