@@ -102,7 +102,9 @@ export function observationEvents(
   next: SourceObservation,
   acks: readonly AckEffect[],
 ): ObservationEvent[] {
-  return [...cpEvents(prev, next), ...relationshipEvents(prev, next, acks.length > 0), ...acks.map(ackEvent)];
+  const cp = cpEvents(prev, next);
+  const busy = acks.length > 0 || cp.length > 0;
+  return [...cp, ...relationshipEvents(prev, next, busy), ...acks.map(ackEvent)];
 }
 
 /**
@@ -156,20 +158,22 @@ function shownRelationship(o: SourceObservation): RelationshipState {
 /**
  * From one relationship state to the next along in sync -> out of sync -> resyncing -> in sync.
  *
- * A source that lost power in this step shows nothing of what it did before the cut. If it answered
- * writes in the step, it may have gone out of sync first (a strict-sync write fails, a sync write is
- * acknowledged alone, once the destination timed out): the step then holds REL_OUT_OF_SYNC. That is
- * what the observation allows, not a license: the acks are still judged in some order of the events.
+ * A source that lost power in this step shows nothing of what it did before the cut. If it did
+ * anything the relationship bears on (answered writes, committed or completed a CP), it may have gone
+ * out of sync first, when the destination timed out in that same tick (a strict-sync write fails, a
+ * sync write is acknowledged alone, a CP completes without the mirror's confirm): the step then holds
+ * REL_OUT_OF_SYNC. That is what the observation allows, not a license: the step's other events are
+ * still judged in some order of them all.
  */
 function relationshipEvents(
   prev: SourceObservation,
   next: SourceObservation,
-  answered: boolean,
+  busy: boolean,
 ): ObservationEvent[] {
   const from = shownRelationship(prev);
   const to = shownRelationship(next);
   if (!next.up && to !== 'failed-over')
-    return answered && (from === 'in-sync' || from === 'resyncing') ? [EVENT_OF['out-of-sync']] : [];
+    return busy && (from === 'in-sync' || from === 'resyncing') ? [EVENT_OF['out-of-sync']] : [];
   if (from === to) return [];
   if (to === 'out-of-sync' || to === 'failed-over' || from === 'failed-over') return [EVENT_OF[to]];
   const cycle: readonly RelationshipState[] = ['in-sync', 'out-of-sync', 'resyncing'];
