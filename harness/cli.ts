@@ -184,7 +184,8 @@ async function replay(file: string, o: { json: boolean; model: boolean }): Promi
     console.log('---');
     console.log(
       v
-        ? `VIOLATED ${v.property} at step ${v.step}: ${v.message}`
+        ? `VIOLATED ${v.property} at step ${v.step}: ${v.message}` +
+            (v.property === cx.property ? '' : ` (the file recorded ${cx.property}: another failure now)`)
         : `no longer fails: every property held (was: ${cx.property})`,
     );
   }
