@@ -110,6 +110,25 @@ function setFault(context: ModelContext, event: ModelEvent, fault: SideFault): M
 }
 
 const ID = 'cpsync';
+
+/**
+ * A running source, serving or recovering: it takes each write (logged and forwarded; mirrored if in
+ * sync with the link and the destination up), and may lose power between CPs.
+ */
+const RUNNING_SOURCE = {
+  WRITE: [
+    {
+      guard: and(['freshWrite', 'inSync', 'linkConnected', 'destReachable']),
+      actions: 'acceptMirroredWrite',
+    },
+    { guard: 'freshWrite', actions: 'acceptUnmirroredWrite' },
+  ],
+  CRASH_SOURCE: {
+    guard: and(['noMidCpWrite', 'sourceDisksHealthy']),
+    target: 'crashed',
+    actions: 'crashSource',
+  },
+} as const;
 const at = (path: string) => stateIn(`#${ID}.${path}`);
 
 export const relationshipMachine = setup({
@@ -263,18 +282,7 @@ export const relationshipMachine = setup({
         serving: {
           initial: 'idle',
           on: {
-            WRITE: [
-              {
-                guard: and(['freshWrite', 'inSync', 'linkConnected', 'destReachable']),
-                actions: 'acceptMirroredWrite',
-              },
-              { guard: 'freshWrite', actions: 'acceptUnmirroredWrite' },
-            ],
-            CRASH_SOURCE: {
-              guard: and(['noMidCpWrite', 'sourceDisksHealthy']),
-              target: 'crashed',
-              actions: 'crashSource',
-            },
+            ...RUNNING_SOURCE,
           },
           states: {
             idle: { on: { CP_STARTED: 'cp' } },
@@ -349,18 +357,7 @@ export const relationshipMachine = setup({
             'restarted: the last committed image is mounted and the NVLOG replayed, before its first CP',
           on: {
             CP_STARTED: 'serving.cp',
-            WRITE: [
-              {
-                guard: and(['freshWrite', 'inSync', 'linkConnected', 'destReachable']),
-                actions: 'acceptMirroredWrite',
-              },
-              { guard: 'freshWrite', actions: 'acceptUnmirroredWrite' },
-            ],
-            CRASH_SOURCE: {
-              guard: and(['noMidCpWrite', 'sourceDisksHealthy']),
-              target: 'crashed',
-              actions: 'crashSource',
-            },
+            ...RUNNING_SOURCE,
           },
         },
       },
