@@ -133,12 +133,15 @@ export class History {
       if (w.writeId > h.latestAcked[w.lba]!) h.latestAcked[w.lba] = w.writeId;
       if (inSync && w.writeId > h.latestAckedInSync[w.lba]!) h.latestAckedInSync[w.lba] = w.writeId;
     }
-    if (action.kind === 'failover' && this.after.sources[action.source]?.relationship === 'failed-over') {
+    for (const s of this.world.spec.sources) {
       // Only guaranteed acknowledgements survive a failover: in-sync ones in sync and strict-sync mode.
-      const h = this.source(action.source);
-      const mode = this.world.spec.sources.find((s) => s.id === action.source)!.mode;
+      // Seen when the target first shows it: at the failover, or at the destination's restart when a
+      // power cut fell in the middle of the promotion.
+      const failedOver = (o: Observation) => o.sources[s.id]?.relationship === 'failed-over';
+      if (!failedOver(this.after) || failedOver(this.before)) continue;
+      const h = this.source(s.id);
       for (let lba = 0; lba < h.latestAcked.length; lba++)
-        h.latestAcked[lba] = mode === 'semi-sync' ? 0 : h.latestAckedInSync[lba]!;
+        h.latestAcked[lba] = s.mode === 'semi-sync' ? 0 : h.latestAckedInSync[lba]!;
     }
     for (const s of this.world.spec.sources) {
       const total = this.world.bytesSent.get(s.id) ?? 0;

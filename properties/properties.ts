@@ -90,9 +90,15 @@ const noAckedWriteLostAfterFailover: Property = {
   description:
     'after failover every write acknowledged in sync or strict-sync mode is in the promoted volume',
   check(h) {
-    if (h.action?.kind !== 'failover' || !h.after.destinationUp) return null;
-    const id = h.action.source;
-    if (modeOf(h, id) === 'semi-sync' || h.after.sources[id]!.relationship !== 'failed-over') return null;
+    if (!h.after.destinationUp) return null;
+    // When the target first shows the failover: at the failover itself, or at the destination's
+    // restart when a power cut fell in the middle of the promotion.
+    const id = sources(h).find(
+      (s) =>
+        h.after.sources[s]!.relationship === 'failed-over' &&
+        h.before.sources[s]!.relationship !== 'failed-over',
+    );
+    if (id === undefined || modeOf(h, id) === 'semi-sync') return null;
     const must = h.source(id).latestAckedInSync;
     for (let lba = 0; lba < must.length; lba++) {
       if (must[lba] === 0) continue;
