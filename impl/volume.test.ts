@@ -332,29 +332,16 @@ describe('Volume base images (incremental resync)', () => {
     volume.cp(1);
     volume.write(1, block(2));
     volume.cp(2);
-    const before = raid.disks.map((d) => d.clone(new Power()));
     const seen = new Set<string>();
-    for (let k = 1; ; k++) {
-      const power = new Power();
-      const disks = before.map((d) => d.clone(power));
-      const victim = Volume.mount(assembleRaidGroup(RAID4, disks));
-      power.armCut(k, true);
-      let finished = false;
-      try {
-        victim.pinBaseImages();
-        finished = true;
-      } catch (error) {
-        if (!(error instanceof PowerLoss)) throw error;
-      }
-      power.restore();
-      const recovered = assembleRaidGroup(RAID4, disks);
-      recovered.resyncParity();
-      const pins = Volume.mount(recovered).pinnedCps;
-      // A torn slot 2 leaves slot 3, written first, pinned alone: conservative, never wrong.
-      expect([[], [1], [2, 1]]).toContainEqual(pins);
-      seen.add(JSON.stringify(pins));
-      if (finished) break;
-    }
+    cutAtEveryWrite(
+      raid,
+      (v) => v.pinBaseImages(),
+      (mounted) => {
+        // A torn slot 2 leaves slot 3, written first, pinned alone: conservative, never wrong.
+        expect([[], [1], [2, 1]]).toContainEqual(mounted.pinnedCps);
+        seen.add(JSON.stringify(mounted.pinnedCps));
+      },
+    );
     expect(seen.size).toBe(3);
   });
 
@@ -370,39 +357,55 @@ describe('Volume base images (incremental resync)', () => {
       volume.write(1, block(10 + cp));
       volume.cp(cp);
     }
-    const before = raid.disks.map((d) => d.clone(new Power()));
     const seen = new Set<string>();
-    for (let k = 1; ; k++) {
-      const power = new Power();
-      const disks = before.map((d) => d.clone(power));
-      const victim = Volume.mount(assembleRaidGroup(RAID4, disks));
-      power.armCut(k, true);
-      let finished = false;
-      try {
-        victim.pinTransferImages(1); // a transfer from the mirror's CP 1 to CP 5
-        finished = true;
-      } catch (error) {
-        if (!(error instanceof PowerLoss)) throw error;
-      }
-      power.restore();
-      const recovered = assembleRaidGroup(RAID4, disks);
-      recovered.resyncParity();
-      const mounted = Volume.mount(recovered);
-      // Whatever the cut, the base is pinned (the mirror holds it until the transfer is sent) and the
-      // transfer from it can be computed.
-      expect(mounted.pinnedCps, `cut at write ${k}`).toContain(1);
-      expect(mounted.changedBlocksSince(1)).not.toBeNull();
-      seen.add(JSON.stringify(mounted.pinnedCps));
-      if (finished) {
-        expect(mounted.pinnedCps).toEqual([5, 1]);
-        expect(victim.pinnedCps).toEqual([5, 1]);
-        break;
-      }
-    }
+    const last = cutAtEveryWrite(
+      raid,
+      (v) => v.pinTransferImages(1),
+      (mounted, k) => {
+        // Whatever the cut, the base is pinned (the mirror holds it until the transfer is sent) and the
+        // transfer from it can be computed.
+        expect(mounted.pinnedCps, `cut at write ${k}`).toContain(1);
+        expect(mounted.changedBlocksSince(1)).not.toBeNull();
+        seen.add(JSON.stringify(mounted.pinnedCps));
+      },
+    );
+    expect(last.pinnedCps).toEqual([5, 1]);
     // The cut fell before the first pin write, between the two, and after both.
     expect(seen.size).toBeGreaterThanOrEqual(2);
   });
 });
+
+/**
+ * Runs `op` on a copy of `raid`'s volume with a torn power cut after its k-th media write, for k = 1,
+ * 2, ... until `op` finishes, and hands `check` the volume mounted after each cut (parity resynced);
+ * the last mount is after `op` finished, and is returned.
+ */
+function cutAtEveryWrite(
+  raid: RaidGroup,
+  op: (volume: Volume) => void,
+  check: (mounted: Volume, k: number) => void,
+): Volume {
+  const before = raid.disks.map((d) => d.clone(new Power()));
+  for (let k = 1; ; k++) {
+    const power = new Power();
+    const disks = before.map((d) => d.clone(power));
+    const victim = Volume.mount(assembleRaidGroup(RAID4, disks));
+    power.armCut(k, true);
+    let finished = false;
+    try {
+      op(victim);
+      finished = true;
+    } catch (error) {
+      if (!(error instanceof PowerLoss)) throw error;
+    }
+    power.restore();
+    const recovered = assembleRaidGroup(RAID4, disks);
+    recovered.resyncParity();
+    const mounted = Volume.mount(recovered);
+    check(mounted, k);
+    if (finished) return mounted;
+  }
+}
 
 function expectMirrorEqual(primary: Volume, mirror: Volume): void {
   expect(mirror.cpNumber).toBe(primary.cpNumber);

@@ -4,9 +4,9 @@
 // a target is code, and code does not cross threads. Only the CLI uses this (it reads the clock).
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { type CampaignResult, runCampaign } from './campaign.ts';
-import { modelCheckers } from './model_checker.ts';
-import { loadTarget, TargetLoadError } from './targets.ts';
+import { type CampaignResult, runCampaign } from '../harness/campaign.ts';
+import { modelCheckers } from '../harness/model_checker.ts';
+import { loadTarget, TargetLoadError } from '../harness/targets.ts';
 
 export interface CampaignJob {
   readonly target: string;

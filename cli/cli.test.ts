@@ -20,7 +20,7 @@ beforeEach(() => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-const fixture = (name: string) => `./harness/test_fixtures/${name}`;
+const fixture = (name: string) => `./cli/test_fixtures/${name}`;
 
 describe('cpsync targets', () => {
   it('lists the built-in targets as JSON, the reference expected to pass and five canaries to fail', async () => {

@@ -8,16 +8,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { SOMETIMES } from '../properties/properties.ts';
 import {
   COUNTEREXAMPLE_FORMAT,
   type Counterexample,
   readableSteps,
   replayCounterexample,
-} from './campaign.ts';
+} from '../harness/campaign.ts';
+import { modelCheckers } from '../harness/model_checker.ts';
+import { BUILT_IN_TARGETS, loadTarget, TargetLoadError } from '../harness/targets.ts';
+import { SOMETIMES } from '../properties/properties.ts';
 import { runCampaignInWorker, TargetHang } from './campaign_worker.ts';
-import { modelCheckers } from './model_checker.ts';
-import { BUILT_IN_TARGETS, loadTarget, TargetLoadError } from './targets.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;

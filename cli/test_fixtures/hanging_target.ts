@@ -1,7 +1,7 @@
 // A target that never returns from its first tick: the CLI must end the campaign with one line.
 
-import type { ConformanceTarget } from '../target.ts';
-import { builtInTarget } from '../targets.ts';
+import type { ConformanceTarget } from '../../harness/target.ts';
+import { builtInTarget } from '../../harness/targets.ts';
 
 const reference = builtInTarget('reference')!;
 
