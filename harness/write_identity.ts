@@ -8,8 +8,9 @@ const MAGIC = 0x57524954; // 'WRIT'
 
 /**
  * Checksums of the blocks writeData makes, by write id, lba and size: identifying a block read back is
- * then one word pass. Any single changed word changes the checksum (impl/checksum.ts), so a torn or
- * mixed block never passes for a whole write. Bounded: cleared when it grows past the limit.
+ * then one word pass. Any single changed word changes the checksum (each step of impl/checksum.ts is a
+ * bijection of the word), so a block one word off never passes for a whole write; a torn or mixed block
+ * passes only by a 32-bit collision (about 2^-32 per block read). Bounded: cleared past the limit.
  */
 const expectedSums = new Map<string, number>();
 const EXPECTED_SUMS_MAX = 1 << 16;
