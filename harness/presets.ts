@@ -57,6 +57,7 @@ export function smallWorld(options: PresetOptions = {}): WorldSpec {
     mirror,
     logFile,
     nvramBytes: 2 * (32 + halfEntries * (blockBytes + 32)),
+    nvlogHalfEntries: halfEntries,
   }));
   return {
     blockBytes,

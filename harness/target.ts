@@ -30,6 +30,11 @@ export interface SourceSpec {
   readonly logFile: RaidGeometry;
   /** NVRAM size of the source; the NVLOG uses it as two halves. */
   readonly nvramBytes: number;
+  /**
+   * Log entries one NVLOG half holds: the half is full after this many entries, whatever the target's
+   * record format (the NVRAM is big enough for them). Rules N1-N3 below are counted in these entries.
+   */
+  readonly nvlogHalfEntries: number;
 }
 
 /** Everything a target needs to know to build a world's servers; plain data, serialisable. */
@@ -107,6 +112,87 @@ export interface LogRecord {
   readonly lba: number;
   readonly data: Uint8Array;
 }
+
+/**
+ * The rules a target follows. The harness checks each, from what it drove, delivered, saw answered and
+ * injected where it can, and from the model in lockstep; nothing else is asked of a target. Ticks are
+ * the world's (each node's `tick` is called once per world tick while the node is up).
+ *
+ * CP numbers
+ * - C1 A source's `primaryCp` only grows, one committed CP at a time; gaps are allowed (2, 4, 6 is fine).
+ * - C2 The destination commits for a source only CP numbers that source committed, and the mirror's CP
+ *   n is the primary's CP n, block for block by LBA and by VBN (the VBNs are the source's own). So
+ *   `mirrorCp <= primaryCp` until failover; after it the promoted volume numbers its own CPs upwards.
+ * - C3 `cpInProgress` is true from a CP's start until it completes (the frozen NVLOG half is free); a
+ *   CP may also start and complete inside one call, showing only a higher `primaryCp`.
+ *
+ * CP triggers and the NVLOG (counted in `nvlogHalfEntries` entries; a write takes one entry when the
+ *   source logs it; a strict-sync write refused out of sync takes none)
+ * - T1 Timer: while a source is up and serving, a CP starts within `cpIntervalTicks` + 1 ticks of the
+ *   previous CP's start (or of the source's restart) if any write was accepted since that start; if the
+ *   previous CP is still in progress then, the next one starts at the latest one tick after it completes.
+ *   With nothing written, starting an empty CP is allowed, never required.
+ * - T2 Fill: a write that finds the active half full starts a CP in the same call (freezing the full
+ *   half), unless a CP is still in progress; a CP may also start as soon as the half fills.
+ * - N1 Back-pressure: while both halves are full (the active half full and a CP in progress), further
+ *   writes stall: neither acknowledged nor failed nor dropped, and counted in `pendingWrites`. When the
+ *   CP completes, the full half is frozen for the next CP and stalled writes enter the free half in the
+ *   order they arrived.
+ * - N2 What a CP holds: CP n's image holds every write logged before the step in which CP n started
+ *   and none accepted after that step (the writes of that step may go either way).
+ *
+ * Acknowledgements (`answerDeadlineTicks` below bounds them all)
+ * - A1 sync and strict-sync, in sync: a write is acknowledged only after the destination logged its
+ *   entry, so after a message the destination sent having received it (the harness sees the round trip).
+ * - A2 strict-sync fails writes while not in sync (out of sync or resyncing); sync acknowledges them
+ *   after the local NVLOG alone.
+ * - A3 semi-sync: at most `semiSyncMaxLagEntries` acknowledged writes are ever awaiting the destination's
+ *   log-ack while in sync; further writes wait.
+ * - A4 Every write to a server that stays up is answered (acknowledged or failed) within
+ *   `answerDeadlineTicks(spec)` ticks.
+ *
+ * The link
+ * - L1 A source goes out of sync only after a fault: within the `ackTimeoutTicks` * 2 ticks before, the
+ *   link was partitioned, lost or dropped a message, or the destination was down; never while every
+ *   message crossed in time and the destination answered.
+ * - L2 A source waiting for an answer that does not come within `ackTimeoutTicks` goes out of sync: A4's
+ *   deadline leaves no other way to answer a sync write in a partition.
+ * - L3 A resync sends at most: per attempt, the blocks whose contents differ between the mirror's
+ *   committed image and the primary's, plus `resyncMetadataBlocks(spec)` blocks of metadata; plus
+ *   the log entries of writes accepted since the link was lost, twice; each block may carry
+ *   `MESSAGE_OVERHEAD_BYTES` of framing and each message as much again.
+ *
+ * Reads, log files, failover
+ * - R1 A read returns the latest acknowledged write to that LBA, or a later write not yet answered. Within
+ *   the RAID groups' fault tolerance it must succeed; beyond it, it fails with an error, never wrong data.
+ * - F1 The log file of a source holds its entries in seq order, and every write acknowledged in sync
+ *   (sync, strict-sync) that the mirror's committed CP does not hold; it is truncated only up to what the
+ *   committed mirror covers. A torn tail is gone after the destination restarts.
+ * - F2 Failover promotes the mirror and replays the log file after it: the promoted volume holds every
+ *   write acknowledged in sync, and every write acknowledged out of sync before a resync completed.
+ *
+ * Observations
+ * - O1 A down source shows `up: false`; its other fields are what its console last showed and are not
+ *   judged. A down destination shows `destinationUp: false`.
+ * - O2 After failover both the source's and the promoted volume's relationship read 'failed-over'.
+ * - O3 `pendingWrites` counts writes received and not yet answered, stalled ones included.
+ * - O4 A media write that threw PowerLoss may have landed whole, torn, or not at all: the media decide.
+ */
+/**
+ * A4: a write is answered within this many ticks while its server stays up. A stalled write waits for
+ * the CP in progress (its confirm, or the timeout), then for its own log-ack (or the timeout).
+ */
+export function answerDeadlineTicks(spec: WorldSpec): number {
+  return spec.cpIntervalTicks + 3 * spec.ackTimeoutTicks + 2;
+}
+
+/** L3: metadata a resync transfer may add to the changed blocks: an LBA map of 8 bytes per LBA, two roots. */
+export function resyncMetadataBlocks(spec: WorldSpec, source: SourceSpec): number {
+  return 2 + Math.ceil((source.lbaCount * 8) / spec.blockBytes);
+}
+
+/** L3: framing allowed per block and per message. */
+export const MESSAGE_OVERHEAD_BYTES = 128;
 
 /** One running world of servers. Every method is synchronous and deterministic. */
 export interface TargetInstance {

@@ -38,6 +38,8 @@ const TWO_32 = 0x1_0000_0000;
 
 export interface NvlogOptions {
   readonly blockBytes: number;
+  /** The world's `nvlogHalfEntries`: a half is full after this many entries even if more would fit. */
+  readonly entriesPerHalf?: number;
 }
 
 /** One logged client write. `data` is the log's own copy: do not mutate it. */
@@ -76,18 +78,29 @@ export class Nvlog {
     private readonly nvram: Nvram,
     blockBytes: number,
     epochs: [number, number],
+    entriesWanted?: number,
   ) {
     this.blockBytes = blockBytes;
     this.entryBytes = blockBytes + ENTRY_OVERHEAD_BYTES;
     this.halfBytes = Math.floor(nvram.bytes / 16) * 8;
-    this.entriesPerHalf = Math.floor((this.halfBytes - HALF_HEADER_BYTES) / this.entryBytes);
+    const fit = Math.floor((this.halfBytes - HALF_HEADER_BYTES) / this.entryBytes);
+    if (entriesWanted !== undefined && entriesWanted > fit)
+      throw new ConfigError(
+        `NVRAM of ${nvram.bytes} bytes holds ${fit} entries of ${blockBytes}-byte blocks a half, not ${entriesWanted}`,
+      );
+    this.entriesPerHalf = entriesWanted ?? fit;
     this.epochs = epochs;
     this.frozen = false;
   }
 
   /** Writes two empty halves (two NVRAM writes), with epochs newer than anything already in NVRAM. */
   static format(nvram: Nvram, options: NvlogOptions): Nvlog {
-    const log = new Nvlog(nvram, checkedBlockBytes(nvram, options.blockBytes), [0, 0]);
+    const log = new Nvlog(
+      nvram,
+      checkedBlockBytes(nvram, options.blockBytes),
+      [0, 0],
+      options.entriesPerHalf,
+    );
     const scans = [log.scanHalf(0), log.scanHalf(1)];
     const epoch = 1 + Math.max(...scans.map((s) => Math.max(s.epoch, s.maxSeenEpoch)));
     log.writeHeader(0, epoch);
@@ -101,7 +114,12 @@ export class Nvlog {
    * entries, the older one is the frozen half; otherwise a half is frozen when its mark says so.
    */
   static recover(nvram: Nvram, options: NvlogOptions): Nvlog {
-    const log = new Nvlog(nvram, checkedBlockBytes(nvram, options.blockBytes), [0, 0]);
+    const log = new Nvlog(
+      nvram,
+      checkedBlockBytes(nvram, options.blockBytes),
+      [0, 0],
+      options.entriesPerHalf,
+    );
     const scans: [HalfScan, HalfScan] = [log.scanHalf(0), log.scanHalf(1)];
     for (const scan of scans) {
       if (scan.formattedBlockBytes !== 0 && scan.formattedBlockBytes !== log.blockBytes)

@@ -235,6 +235,7 @@ class ReferenceWorld implements TargetInstance {
       cpIntervalTicks: this.spec.cpIntervalTicks,
       ackTimeoutTicks: this.spec.ackTimeoutTicks,
       semiSyncMaxLagEntries: this.spec.semiSyncMaxLagEntries,
+      nvlogHalfEntries: s.nvlogHalfEntries,
       unsafeAckBeforeMirror: this.variation.ackBeforeMirror === true,
       unsafeReuseFreedBeforeCommit: this.variation.reuseFreedBeforeCommit === true,
     };

@@ -24,6 +24,8 @@ export interface SourceConfig {
   readonly cpIntervalTicks: number;
   readonly ackTimeoutTicks: number;
   readonly semiSyncMaxLagEntries: number;
+  /** Entries an NVLOG half holds (the world's `nvlogHalfEntries`). */
+  readonly nvlogHalfEntries?: number;
   /** Deliberate bug for canary targets: acknowledge sync writes before the destination logged them. */
   readonly unsafeAckBeforeMirror?: boolean;
   /** Deliberate bug for canary targets: reuse blocks freed in a CP within that same CP. */
@@ -97,7 +99,7 @@ export class SourceServer {
   static format(config: SourceConfig, media: SourceMedia): SourceServer {
     const raid = assembleRaidGroup(config.geometry, media.disks);
     const volume = Volume.format(raid, { lbaCount: config.lbaCount, ...volumeOptions(config) });
-    const nvlog = Nvlog.format(media.nvram, { blockBytes: config.geometry.blockBytes });
+    const nvlog = Nvlog.format(media.nvram, nvlogOptions(config));
     return new SourceServer(config, media, raid, volume, nvlog);
   }
 
@@ -110,14 +112,13 @@ export class SourceServer {
     const raid = assembleRaidGroup(config.geometry, media.disks);
     raid.resyncParity();
     const volume = Volume.mount(raid, volumeOptions(config));
-    const blockBytes = config.geometry.blockBytes;
-    const recovered = Nvlog.recover(media.nvram, { blockBytes });
+    const recovered = Nvlog.recover(media.nvram, nvlogOptions(config));
     volume.pinBaseImages();
     for (const e of recovered.entriesAfter(volume.coveredSeq)) volume.write(e.lba, e.data);
     const lastSeq = Math.max(recovered.lastSeq, volume.coveredSeq);
     volume.cp(lastSeq);
     // Every entry is now covered by a committed root: an empty log is the same log.
-    const nvlog = Nvlog.format(media.nvram, { blockBytes });
+    const nvlog = Nvlog.format(media.nvram, nvlogOptions(config));
     const server = new SourceServer(config, media, raid, volume, nvlog);
     server.nextSeq = lastSeq + 1;
     server.sentSeq = lastSeq;
@@ -454,6 +455,13 @@ export class SourceServer {
       ok ? { kind: 'ack', writeId, ok } : { kind: 'ack', writeId, ok, error: error ?? 'failed' },
     );
   }
+}
+
+function nvlogOptions(config: SourceConfig): { blockBytes: number; entriesPerHalf?: number } {
+  const blockBytes = config.geometry.blockBytes;
+  return config.nvlogHalfEntries === undefined
+    ? { blockBytes }
+    : { blockBytes, entriesPerHalf: config.nvlogHalfEntries };
 }
 
 function volumeOptions(config: SourceConfig): { unsafeReuseFreedBeforeCommit?: boolean } {

@@ -130,14 +130,8 @@ describe('observation events', () => {
       prev,
       obs({ relationship: 'resyncing', primaryCp: 4, cpInProgress: true }),
     );
-    expect(types(hello.events)).toEqual([
-      'CP_STARTED',
-      'PRIMARY_CP_COMMITTED',
-      'CP_COMPLETED',
-      'CP_STARTED',
-      'PRIMARY_CP_COMMITTED',
-      'REL_RESYNCING',
-    ]);
+    // Two CPs in one step read as one commit of the higher number (CP numbers may have gaps).
+    expect(types(hello.events)).toEqual(['CP_STARTED', 'PRIMARY_CP_COMMITTED', 'REL_RESYNCING']);
     if (!hello.ok) throw new Error(hello.reason);
     const confirm = observe(
       hello.state,

@@ -116,7 +116,6 @@ export function observationEvents(
 function cpEvents(prev: SourceObservation, next: SourceObservation): ObservationEvent[] {
   const out: ObservationEvent[] = [];
   let open = prev.up && prev.cpInProgress;
-  let written = false;
   let mirrorDue = next.mirrorCp > prev.mirrorCp;
   // The mirror commits a CP the primary committed: emit it right after that CP's root.
   const mirrorIfDue = (cp: number) => {
@@ -126,14 +125,13 @@ function cpEvents(prev: SourceObservation, next: SourceObservation): Observation
     }
   };
   mirrorIfDue(prev.primaryCp);
-  for (let cp = prev.primaryCp + 1; cp <= next.primaryCp; cp++) {
-    // A CP whose root was written completed before the next one started.
-    if (written) out.push({ type: 'CP_COMPLETED' });
-    if (!open || written) out.push({ type: 'CP_STARTED' });
-    out.push({ type: 'PRIMARY_CP_COMMITTED', cp });
+  // CP numbers may have gaps (rule C1): a higher primaryCp reads as one commit, of that number. Two CPs
+  // in one step read as one; the model's images of CPs it never saw are unknown, not guessed.
+  if (next.primaryCp > prev.primaryCp) {
+    if (!open) out.push({ type: 'CP_STARTED' });
+    out.push({ type: 'PRIMARY_CP_COMMITTED', cp: next.primaryCp });
     open = true;
-    written = true;
-    mirrorIfDue(cp);
+    mirrorIfDue(next.primaryCp);
   }
   // Ahead of the primary (the model refuses it before failover; after it, the promoted volume's CPs).
   if (mirrorDue) out.push({ type: 'MIRROR_CP_COMMITTED', cp: next.mirrorCp });

@@ -133,7 +133,12 @@ const REFUSED: readonly Refusal[] = [
     before: [E('REL_OUT_OF_SYNC'), E('CP_STARTED')],
     event: E('CP_COMPLETED'),
   },
-  { why: 'a primary CP that skips a number', mode: 'sync', before: [E('CP_STARTED')], event: PRIMARY(2) },
+  {
+    why: 'a primary CP number that does not grow',
+    mode: 'sync',
+    before: [E('REL_OUT_OF_SYNC'), E('CP_STARTED'), PRIMARY(2), E('CP_COMPLETED'), E('CP_STARTED')],
+    event: PRIMARY(2),
+  },
   { why: 'a primary CP without a CP started', mode: 'sync', before: [], event: PRIMARY(1) },
   {
     why: 'a second CP started before the first completed',

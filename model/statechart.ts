@@ -146,8 +146,9 @@ export const relationshipMachine = setup({
     modeSync: ({ context }) => context.mode === 'sync',
     modeStrict: ({ context }) => context.mode === 'strict-sync',
     modeSemi: ({ context }) => context.mode === 'semi-sync',
+    /** CP numbers only grow; gaps are allowed (harness/target.ts, rule C1). */
     nextPrimaryCp: ({ context, event }) =>
-      event.type === 'PRIMARY_CP_COMMITTED' && event.cp === context.primaryCp + 1,
+      event.type === 'PRIMARY_CP_COMMITTED' && event.cp > context.primaryCp,
     /** The mirror only commits a CP the primary committed, and never goes back. */
     mirrorFollowsPrimary: ({ context, event }) =>
       event.type === 'MIRROR_CP_COMMITTED' && event.cp > context.mirrorCp && event.cp <= context.primaryCp,
