@@ -65,6 +65,8 @@ export class History {
   /** Sources that lost power through an armed cut, in the middle of work (a CP, a log append). */
   readonly midOperationCrashes = new Set<NodeId>();
   action: WorldAction | null = null;
+  /** Bookkeeping that properties keep for themselves across steps, by property name. */
+  readonly scratch = new Map<string, unknown>();
   private answered = 0;
   private readonly bytesAtLastStep = new Map<NodeId, number>();
   private readonly lbaCount: Map<NodeId, number>;

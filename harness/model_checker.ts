@@ -3,8 +3,11 @@
 // model enables); after it, the observation events the target showed must be enabled too, and the
 // target's observed state must be one the model allows (the refinement mapping).
 
+import { checkLogFile, checkRead, recordPromotedImage } from '../model/abstract_data.ts';
+import { type CpMilestones, cpObligations, type Finding } from '../model/cp_obligations.ts';
 import type { EnvironmentEvent, Side } from '../model/events.ts';
 import {
+  beginModelStep,
   enabledIn,
   initialModelState,
   type ModelState,
@@ -12,11 +15,23 @@ import {
   step,
   stepObserved,
 } from '../model/lockstep.ts';
+import { brokenAlways } from '../model/properties.ts';
 import { type AckEffect, compare, observationEvents } from '../model/refinement.ts';
 import type { History } from './history.ts';
 import type { LockstepChecker } from './runner.ts';
 import type { NodeId } from './target.ts';
 import type { WorldAction } from './world.ts';
+import { writeIdOf } from './write_identity.ts';
+
+/** The CP milestones the model saw in this run, kept in the History for the `sometimes` partners. */
+export function cpMilestonesOf(h: History): CpMilestones {
+  let m = h.scratch.get('cp-milestones') as CpMilestones | undefined;
+  if (m === undefined) {
+    m = { cpStartedByTimer: false, halfFilled: false, writesStalled: false };
+    h.scratch.set('cp-milestones', m);
+  }
+  return m;
+}
 
 export function modelCheckers(): LockstepChecker[] {
   return [new ModelChecker()];
@@ -40,9 +55,11 @@ export class ModelChecker implements LockstepChecker {
     return true;
   }
 
-  afterStep(h: History): string | null {
+  afterStep(h: History): string | Finding | null {
     const models = this.init(h);
     const action = h.action!;
+    for (const [source, m] of models) models.set(source, beginModelStep(m, h.world.now));
+    const before = new Map(models);
     // Environment events that happen when the action runs; a power cut is fed when it is seen.
     for (const [source, event] of environmentEvents(action, h, h.world.writes.length)) {
       if (event.type === 'CRASH_SOURCE' || event.type === 'CRASH_DEST') continue;
@@ -80,8 +97,76 @@ export class ModelChecker implements LockstepChecker {
       models.set(source, state);
       const mismatches = compare(state.snapshot, next, h.after.destinationUp);
       if (mismatches.length > 0) return `${source}: ${mismatches.join('; ')}`;
+      const finding = this.cpRules(h, source, before.get(source)!, state, acks) ?? this.dataRules(h, source);
+      if (finding) return { property: finding.property, message: `${source}: ${finding.message}` };
+      const broken = brokenAlways(models.get(source)!);
+      if (broken.length > 0) return `${source}: the model's own property broke: ${broken[0]}`;
     }
     return null;
+  }
+
+  /**
+   * The abstract data's oracles at the steps where what they judge can change: a read (checkRead), the
+   * promotion first shown (recordPromotedImage: the promoted volume read by LBA), and the log file
+   * (checkLogFile) whenever the mirror committed, the destination came back, or a write was answered.
+   */
+  private dataRules(h: History, source: NodeId): Finding | null {
+    const model = this.models!.get(source)!;
+    const a = h.action!;
+    if (a.kind === 'read' && a.source === source) {
+      const r = h.world.reads[h.world.reads.length - 1]!;
+      if (r.result.ok) {
+        const m = checkRead(model.data, a.lba, writeIdOf(r.result.data));
+        if (m) return { property: 'reads-see-latest-acked', message: m };
+      }
+    }
+    if (!h.after.destinationUp) return null;
+    const prev = h.before.sources[source]!;
+    const next = h.after.sources[source]!;
+    if (next.relationship === 'failed-over' && prev.relationship !== 'failed-over') {
+      const image = new Map<number, number>();
+      for (let lba = 0; lba < h.lbas(source); lba++) {
+        const r = h.instance.clientRead(source, lba);
+        const id = r.ok ? writeIdOf(r.data) : -1;
+        if (id !== 0) image.set(lba, id);
+      }
+      const out = recordPromotedImage(model.data, image);
+      this.models!.set(source, { ...model, data: out.data });
+      if (out.violation) return { property: 'no-acked-write-lost-after-failover', message: out.violation };
+      return null;
+    }
+    const logDue =
+      next.mirrorCp !== prev.mirrorCp ||
+      !h.before.destinationUp ||
+      h.acks.some((x) => x.source === source && x.ok && !x.byWorld);
+    if (!logDue || next.relationship === 'failed-over') return null;
+    const m = checkLogFile(model.data, source, h.instance.logFile(source), next.mirrorCp);
+    return m ? { property: 'log-file-holds-what-the-mirror-lacks', message: m } : null;
+  }
+
+  /** The CP rules (T1, T2, N1, N2) for one relationship's step; milestones go to the History. */
+  private cpRules(
+    h: History,
+    source: NodeId,
+    before: ModelState,
+    after: ModelState,
+    acks: readonly AckEffect[],
+  ): Finding | null {
+    const spec = h.world.spec.sources.find((s) => s.id === source)!;
+    const committed = after.data.primaryImages.get(after.snapshot.context.primaryCp);
+    const fresh =
+      after.snapshot.context.primaryCp !== before.snapshot.context.primaryCp && committed !== undefined
+        ? after.snapshot.context.primaryCp
+        : null;
+    const reached = cpMilestonesOf(h);
+    return cpObligations(
+      before,
+      after,
+      acks.map((a) => a.writeId),
+      fresh,
+      { cpIntervalTicks: h.world.spec.cpIntervalTicks, nvlogHalfEntries: spec.nvlogHalfEntries },
+      reached,
+    );
   }
 
   /** The images read in this step, for the step's CP events (none on a step without a CP change). */

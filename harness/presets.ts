@@ -41,7 +41,7 @@ export function smallWorld(options: PresetOptions = {}): WorldSpec {
     blockBytes,
   };
   // The log file holds what arrives between two CPs: a few NVLOG halves' worth is plenty.
-  const logRecords = 8 * halfEntries;
+  const logRecords = 8 * Math.max(halfEntries, 16);
   const logFile: RaidGeometry = {
     level: 'raid4',
     dataDisks: 2,

@@ -15,8 +15,8 @@ export interface LockstepChecker {
   readonly name: string;
   /** May this action happen now? (The model's `can` for the matching environment event.) */
   enabled(action: WorldAction, h: History): boolean;
-  /** After the world ran `action`: a violation message, or null. */
-  afterStep(h: History): string | null;
+  /** After the world ran `action`: a violation (a message under the checker's name, or a named one), or null. */
+  afterStep(h: History): string | { readonly property: string; readonly message: string } | null;
 }
 
 export interface RunOptions {
@@ -284,12 +284,14 @@ export class Run {
       const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       return { property: 'harness-error', message, step: at, phase };
     }
-    for (const p of this.sometimesProps)
-      if (!this.sometimes.has(p.name) && p.check(h) === true) this.sometimes.add(p.name);
+    // Checkers first: the model's milestones of this step are there for the `sometimes` properties.
     for (const c of this.checkers) {
       const m = c.afterStep(h);
-      if (m !== null) return { property: c.name, message: m, step: at, phase };
+      if (typeof m === 'string') return { property: c.name, message: m, step: at, phase };
+      if (m !== null) return { ...m, step: at, phase };
     }
+    for (const p of this.sometimesProps)
+      if (!this.sometimes.has(p.name) && p.check(h) === true) this.sometimes.add(p.name);
     for (const p of this.always) {
       let m: string | null | boolean;
       try {

@@ -88,6 +88,8 @@ export function configArb(options: ScheduleOptions): fc.Arbitrary<ScheduleConfig
       sources: fc.integer({ min: 1, max: options.maxSources ?? 2 }),
       mode: fc.constantFrom(...(options.modes ?? MODES)),
       lbaCount: fc.constantFrom(16, 64),
+      // A small NVLOG half fills within a CP: the half-full CP trigger and back-pressure get exercised.
+      nvlogHalfEntries: fc.constantFrom(3, 16),
     }),
     linkFaults: fc.oneof(
       { weight: 3, arbitrary: fc.constant(undefined) },

@@ -96,6 +96,8 @@ export class SimNetwork {
   /** Per connection, the latest tick anything on it is due: an in-order message is never due earlier. */
   private readonly lastDueTick = new Map<string, number>();
   private inFlightCount = 0;
+  /** Per link, the last tick a message on it was lost, dropped, duplicated or reordered, or it was cut or healed. */
+  private readonly faultTicks = new Map<string, number>();
   private sends = 0;
   private nowTick = 0;
   private readonly counters: NetworkStats = {
@@ -121,6 +123,11 @@ export class SimNetwork {
     return this.nowTick;
   }
 
+  /** The number of the last message sent (0 before any). */
+  get lastSendId(): number {
+    return this.sends;
+  }
+
   /** A snapshot of the counters. */
   get stats(): NetworkStats {
     return { ...this.counters };
@@ -137,27 +144,47 @@ export class SimNetwork {
     return this.linkFaults.get(linkKey(a, b)) ?? this.defaults;
   }
 
-  send(from: NodeId, to: NodeId, bytes: Uint8Array): void {
+  /** Puts a message on the wire; returns its send number (a lost or dropped one has one too). */
+  send(from: NodeId, to: NodeId, bytes: Uint8Array): number {
     this.checkPair(from, to);
     this.counters.sent++;
     const id = ++this.sends;
     if (this.partitioned.has(linkKey(from, to))) {
       this.counters.droppedByPartition++;
-      return;
+      this.noteFault(from, to);
+      return id;
     }
     const faults = this.faultsOf(from, to);
     if (this.draw(faults.lossPercent)) {
       this.counters.lost++;
-      return;
+      this.noteFault(from, to);
+      return id;
     }
     const reorder = this.draw(faults.reorderPercent);
-    if (reorder) this.counters.reordered++;
+    if (reorder) {
+      this.counters.reordered++;
+      this.noteFault(from, to);
+    }
     this.schedule(id, from, to, bytes, faults, reorder, false);
     if (this.draw(faults.duplicatePercent)) {
       this.counters.duplicated++;
+      this.noteFault(from, to);
       // The copy is in-order even when its original was reordered: it never arrives before it.
       this.schedule(id, from, to, bytes, faults, false, true);
     }
+    return id;
+  }
+
+  /**
+   * The last tick the link between `a` and `b` had a fault: a message lost, dropped (partition or a
+   * crash), duplicated or reordered, or the link cut or healed; -Infinity if never. Rule L1 reads it.
+   */
+  lastFaultTick(a: NodeId, b: NodeId): number {
+    return this.faultTicks.get(linkKey(a, b)) ?? Number.NEGATIVE_INFINITY;
+  }
+
+  private noteFault(a: NodeId, b: NodeId): void {
+    this.faultTicks.set(linkKey(a, b), this.nowTick);
   }
 
   /** Advances one tick and returns the messages due now: by rank, then send number, then original first. */
@@ -184,12 +211,14 @@ export class SimNetwork {
   partition(a: NodeId, b: NodeId): void {
     this.checkPair(a, b);
     this.partitioned.add(linkKey(a, b));
+    this.noteFault(a, b);
     this.removeInFlight((m) => linkKey(m.from, m.to) === linkKey(a, b), 'droppedByPartition');
   }
 
   heal(a: NodeId, b: NodeId): void {
     this.checkPair(a, b);
     this.partitioned.delete(linkKey(a, b));
+    this.noteFault(a, b);
   }
 
   /** Heals every partitioned link: the start of a liveness phase. */
@@ -261,7 +290,11 @@ export class SimNetwork {
   ): number {
     let dropped = 0;
     for (const [tick, bucket] of this.due) {
-      const kept = bucket.filter((m) => !drop(m));
+      const kept = bucket.filter((m) => {
+        if (!drop(m)) return true;
+        this.noteFault(m.from, m.to);
+        return false;
+      });
       dropped += bucket.length - kept.length;
       if (kept.length === 0) this.due.delete(tick);
       else this.due.set(tick, kept);

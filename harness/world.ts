@@ -12,6 +12,7 @@ import { Power } from '../impl/power.ts';
 import type { RaidGeometry } from '../impl/raid.ts';
 import { disksFor } from '../impl/raid.ts';
 import { decodeMessage, describeMessage, type Message, WireError } from '../impl/wire.ts';
+import { Causality } from './causality.ts';
 import { Prng } from './prng.ts';
 import { type LinkFaults, PERFECT_LINK, SimNetwork } from './sim_network.ts';
 import {
@@ -52,6 +53,8 @@ export interface WriteRecord {
   readonly source: NodeId;
   readonly lba: number;
   readonly issuedTick: number;
+  /** The network's last send number when the write was issued (causality.ts: rule A1's round trip). */
+  readonly sendsAtIssue: number;
   /** The server the write was sent to: the source, or the destination after a failover. */
   servedBy?: NodeId;
   /** undefined while the client still waits. */
@@ -69,6 +72,8 @@ export interface ReadRecord {
   readonly lba: number;
   readonly tick: number;
   readonly result: ReadResult;
+  /** The world answered: the server was down or lost power during the read; the target said nothing. */
+  readonly byWorld: boolean;
 }
 
 /**
@@ -127,6 +132,10 @@ export class World {
   readonly deliveries: DeliveryRecord[] = [];
   /** Disk faults drawn by the world's own PRNG (e.g. which block rots) come from here. */
   readonly faultPrng: Prng;
+  /** Who heard from whom: numbered sends and deliveries, kept by the world (rule A1). */
+  readonly causality = new Causality();
+  /** Per node, the last tick it lost power or came back (rule L1). */
+  readonly powerEventTick = new Map<NodeId, number>();
   private readonly keepTrace: boolean;
   private readonly keepDeliveries: boolean;
   private readonly up = new Map<NodeId, boolean>();
@@ -209,7 +218,13 @@ export class World {
 
   private clientWrite(source: NodeId, lba: number): void {
     const writeId = this.writes.length + 1;
-    const record: WriteRecord = { writeId, source, lba, issuedTick: this.nowTick };
+    const record: WriteRecord = {
+      writeId,
+      source,
+      lba,
+      issuedTick: this.nowTick,
+      sendsAtIssue: this.network.lastSendId,
+    };
     this.writes.push(record);
     this.writeById.set(writeId, record);
     this.log(`write ${source} lba=${lba} id=${writeId}`);
@@ -227,13 +242,14 @@ export class World {
 
   private clientRead(source: NodeId, lba: number): void {
     const reader = this.servingNode(source);
-    const result: ReadResult = this.isUp(reader)
-      ? (this.guard('clientRead', reader, () => this.instance.clientRead(source, lba)) ?? {
-          ok: false,
-          error: `${reader} lost power during the read`,
-        })
-      : { ok: false, error: `${reader} is down` };
-    this.reads.push({ source, lba, tick: this.nowTick, result });
+    const answered = this.isUp(reader)
+      ? this.guard('clientRead', reader, () => this.instance.clientRead(source, lba))
+      : undefined;
+    const result: ReadResult = answered ?? {
+      ok: false,
+      error: this.isUp(reader) ? `${reader} lost power during the read` : `${reader} is down`,
+    };
+    this.reads.push({ source, lba, tick: this.nowTick, result, byWorld: answered === undefined });
     this.log(
       `read ${source} lba=${lba} -> ${result.ok ? `sum=${hex(checksum(result.data))}` : `error: ${result.error}`}`,
     );
@@ -258,6 +274,7 @@ export class World {
       if (message !== undefined && this.keepDeliveries)
         this.deliveries.push({ tick: this.nowTick, from: d.from, to: d.to, duplicate: d.duplicate, message });
       this.log(`deliver ${d.from}->${d.to}${d.duplicate ? ' (dup)' : ''} ${this.describe(d.bytes, message)}`);
+      this.causality.delivered(d.from, d.to, d.id);
       this.guard('receive', d.to, () => this.instance.receive(d.to, d.from, d.bytes));
       this.routeEffects();
     }
@@ -283,6 +300,7 @@ export class World {
     if (this.isUp(node)) return this.log(`restart ${node}: already up`);
     this.media[node]!.power.restore();
     this.up.set(node, true);
+    this.powerEventTick.set(node, this.nowTick);
     this.log(`restart ${node}`);
     this.guard('restart', node, () => this.instance.restart(node));
     this.routeEffects();
@@ -334,6 +352,7 @@ export class World {
 
   private powerLost(node: NodeId): void {
     this.up.set(node, false);
+    this.powerEventTick.set(node, this.nowTick);
     // Clients waiting on this server see their connection drop: the outcome is indeterminate.
     for (const w of this.writes) {
       if (w.outcome || w.servedBy !== node) continue;
@@ -356,7 +375,7 @@ export class World {
     for (const effect of this.instance.drainEffects()) {
       if (effect.kind === 'send') {
         this.bytesSent.set(effect.from, (this.bytesSent.get(effect.from) ?? 0) + effect.bytes.length);
-        this.network.send(effect.from, effect.to, effect.bytes);
+        this.causality.sent(effect.from, effect.to, this.network.send(effect.from, effect.to, effect.bytes));
         continue;
       }
       const record = this.writeById.get(effect.writeId);

@@ -7,6 +7,8 @@ import {
   type AnswerContext,
   acceptWrite,
   answerWrite,
+  beginResync,
+  beginStep,
   checkConsistentCut,
   checkLogFile,
   checkPromoted,
@@ -133,7 +135,9 @@ describe('failover', () => {
     expect(checkPromoted(d, img({ 0: 1, 1: 2 }))).toBeNull();
     expect(checkPromoted(d, img({ 0: 3, 1: 2 }))).toBeNull();
     expect(checkPromoted(d, img({ 0: 1, 1: 4 }))).toMatch(/mixture/);
-    const resynced = recordFailover(guaranteeAcknowledged(history(FOUR, { outOfSync: [3, 4] }), 'sync'));
+    const resynced = recordFailover(
+      guaranteeAcknowledged(beginResync(beginStep(history(FOUR, { outOfSync: [3, 4] }), 0)), 'sync'),
+    );
     expect(checkPromoted(resynced, img({ 0: 1, 1: 2 }))).toMatch(/write 3 .* is lost/);
   });
 

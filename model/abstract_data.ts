@@ -34,6 +34,17 @@ export interface WriteRecord {
   readonly answer?: AnswerContext;
   /** Must survive a failover: acknowledged in sync or strict-sync mode while in sync, or since resynced. */
   readonly guaranteed: boolean;
+  /** Accepted by a strict-sync source not in sync: it may be refused without taking an NVLOG entry. */
+  readonly refusable?: boolean;
+}
+
+/** When the current (or last) CP started: the step's tick, and the writes accepted before and during it. */
+export interface CpStart {
+  readonly tick: number;
+  /** Writes accepted before the step in which the CP started: CP images hold at least these (rule N2). */
+  readonly lo: number;
+  /** Writes accepted by the end of that step's own write: CP images hold none after these. */
+  readonly hi: number;
 }
 
 /** The prefixes 1..k of the accepted writes (k in [lo, hi]) that explain an image. */
@@ -67,6 +78,17 @@ export interface AbstractData {
   readonly failoverCut: number | null;
   readonly promoted: RecordedImage | null;
   readonly milestones: Milestones;
+  /** The step being judged: its tick and the writes accepted before it (lockstep.ts, `beginStep`). */
+  readonly clock: { readonly tick: number; readonly writesBefore: number };
+  readonly cpStart: CpStart;
+  /** The tick the last CP completed (-1: none yet). */
+  readonly cpCompletedTick: number;
+  /** The tick the CP timer counts from: the last CP start or the source's restart. */
+  readonly timerTick: number;
+  /** The cut of the newest primary CP image the harness read (rule N2's floor for the next one). */
+  readonly lastPrimaryCut: CutRange;
+  /** Writes accepted before the step in which the last resync began (`guaranteeAcknowledged`). */
+  readonly resyncFrom: number;
 }
 
 export const EMPTY_IMAGE: Image = new Map();
@@ -81,14 +103,41 @@ export function emptyData(): AbstractData {
     failoverCut: null,
     promoted: null,
     milestones: { cpCompletedAloneInPartition: 0, resyncsCompleted: 0 },
+    clock: { tick: 0, writesBefore: 0 },
+    cpStart: { tick: 0, lo: 0, hi: 0 },
+    cpCompletedTick: -1,
+    timerTick: 0,
+    lastPrimaryCut: { lo: 0, hi: 0 },
+    resyncFrom: 0,
   };
+}
+
+/** The relationship began a resync: its transfer covers at least the writes accepted before this step. */
+export function beginResync(data: AbstractData): AbstractData {
+  return { ...data, resyncFrom: data.clock.writesBefore };
+}
+
+/** A new step begins at `tick`: what the CP rules count from. */
+export function beginStep(data: AbstractData, tick: number): AbstractData {
+  return { ...data, clock: { tick, writesBefore: data.writes.length } };
 }
 
 // Updates: each returns new data and leaves its argument untouched.
 
-export function acceptWrite(data: AbstractData, writeId: number, lba: number): AbstractData {
+export function acceptWrite(
+  data: AbstractData,
+  writeId: number,
+  lba: number,
+  refusable = false,
+): AbstractData {
   const indexOf = new Map(data.indexOf).set(writeId, data.writes.length);
-  const record: WriteRecord = { writeId, lba, fate: 'pending', guaranteed: false };
+  const record: WriteRecord = {
+    writeId,
+    lba,
+    fate: 'pending',
+    guaranteed: false,
+    ...(refusable ? { refusable } : {}),
+  };
   return { ...data, writes: [...data.writes, record], indexOf };
 }
 
@@ -123,14 +172,42 @@ export function putInDoubt(data: AbstractData, writeIds: readonly number[]): Abs
  */
 export function guaranteeAcknowledged(data: AbstractData, mode: Mode): AbstractData {
   if (mode === 'semi-sync') return data;
-  const writes = data.writes.map((w) =>
-    w.fate === 'acked' && !w.guaranteed && w.answer?.promoted !== true ? { ...w, guaranteed: true } : w,
+  // Only what the resync's transfer covered: writes accepted before the step in which it began. Later
+  // ones were acknowledged out of sync and their entries follow the transfer, where they may be lost.
+  const writes = data.writes.map((w, i) =>
+    i < data.resyncFrom && w.fate === 'acked' && !w.guaranteed && w.answer?.promoted !== true
+      ? { ...w, guaranteed: true }
+      : w,
   );
   return { ...data, writes };
 }
 
 export function startCp(data: AbstractData): AbstractData {
-  return { ...data, cpStartCut: data.writes.length };
+  const lo = Math.min(data.clock.writesBefore, data.writes.length);
+  const cpStart = { tick: data.clock.tick, lo, hi: data.writes.length };
+  return { ...data, cpStartCut: data.writes.length, cpStart, timerTick: data.clock.tick };
+}
+
+export function completeCp(data: AbstractData): AbstractData {
+  return { ...data, cpCompletedTick: data.clock.tick };
+}
+
+/** The source restarted: its CP timer counts from now. */
+export function restartTimer(data: AbstractData): AbstractData {
+  return { ...data, timerTick: data.clock.tick };
+}
+
+/**
+ * NVLOG entries taken by the writes at positions (from, to]: every write but those failed or that a
+ * strict-sync source out of sync may have refused (a lower bound: a failed write may have had one).
+ */
+export function entriesBetween(data: AbstractData, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const w = data.writes[i]!;
+    if (w.fate !== 'failed' && w.fate !== 'in-doubt' && w.refusable !== true) n++;
+  }
+  return n;
 }
 
 export function noteMilestone(data: AbstractData, key: keyof Milestones): AbstractData {
@@ -259,7 +336,35 @@ export function recordPrimaryImage(data: AbstractData, cp: number, image: Image)
     r.cut && previous && r.cut.hi < previous.lo
       ? `CP ${cp} is older than CP ${before}: it misses writes up to #${previous.lo} that CP ${before} holds`
       : null;
-  return { data: { ...data, primaryImages }, violation: prefix(`primary CP ${cp}`, r.violation ?? regress) };
+  const next = { ...data, primaryImages, ...(r.cut ? { lastPrimaryCut: r.cut } : {}) };
+  return { data: next, violation: prefix(`primary CP ${cp}`, r.violation ?? regress) };
+}
+
+/**
+ * Rule N2: CP `cp`'s image (just recorded) holds every write logged before the step in which the CP
+ * started and none accepted after that step. Writes stalled by back-pressure were not logged: at most
+ * `halfEntries` entries fit after the previous CP's cut, so the floor is the lower of the two. `previous`
+ * is the previous CP's cut. Null, or a message in the target's terms.
+ */
+export function checkCpHolds(
+  data: AbstractData,
+  cp: number,
+  previous: CutRange,
+  halfEntries: number,
+): string | null {
+  const cut = data.primaryImages.get(cp)?.cut;
+  if (!cut) return null;
+  const start = data.cpStart;
+  const floor = Math.min(start.lo, previous.lo + halfEntries);
+  const describe = (position: number) => {
+    const w = data.writes[position - 1]!;
+    return `write ${w.writeId} (LBA ${w.lba}, accepted ${ordinal(position)})`;
+  };
+  if (cut.hi < floor)
+    return `primary CP ${cp} misses ${describe(cut.hi + 1)}, logged before the step in which CP ${cp} started (tick ${start.tick})`;
+  if (cut.lo > start.hi)
+    return `primary CP ${cp} holds ${describe(cut.lo)}, accepted after the step in which CP ${cp} started (tick ${start.tick})`;
+  return null;
 }
 
 /** The source committed CP `cp` and its image is unknown (harness-read images, several CPs in one step). */

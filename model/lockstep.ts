@@ -18,6 +18,9 @@ import {
   type AnswerContext,
   acceptWrite,
   answerWrite,
+  beginResync,
+  beginStep,
+  completeCp,
   EMPTY_IMAGE,
   emptyData,
   forgetPrimaryImage,
@@ -29,10 +32,11 @@ import {
   recordFailover,
   recordMirrorImage,
   recordPrimaryImage,
+  restartTimer,
   startCp,
 } from './abstract_data.ts';
 import { controlStateOf } from './control_cache.ts';
-import { describeEvent, type ModelEvent, type ObservationEvent } from './events.ts';
+import { describeEvent, familyOf, type ModelEvent, type ObservationEvent } from './events.ts';
 import { type ModelInput, type ModelSnapshot, nextSnapshot, relationshipMachine } from './statechart.ts';
 
 export interface ModelState {
@@ -72,6 +76,11 @@ export function initialModelState(input: ModelInput): ModelState {
 }
 
 const initialSnapshots = new Map<string, ModelSnapshot>();
+
+/** A target step begins at world tick `tick`: the CP rules count from it (abstract_data.ts, `beginStep`). */
+export function beginModelStep(state: ModelState, tick: number): ModelState {
+  return { snapshot: state.snapshot, data: beginStep(state.data, tick) };
+}
 
 /** One event: refused if the model does not enable it; else the next state and any data violations. */
 export function step(state: ModelState, event: ModelEvent, facts: StepFacts = {}): StepOutcome {
@@ -363,12 +372,20 @@ interface DataUpdate {
 }
 
 function updateData(state: ModelState, event: ModelEvent, facts: StepFacts): DataUpdate {
-  const { snapshot, data } = state;
+  const { snapshot } = state;
+  // Each environment event begins a step (the harness feeds a step's own event first, its power cut
+  // last): what the step's observation events count as "before this step".
+  const data =
+    familyOf(event) === 'environment'
+      ? { ...state.data, clock: { tick: state.data.clock.tick, writesBefore: state.data.writes.length } }
+      : state.data;
   const c = snapshot.context;
   const plain = (d: AbstractData): DataUpdate => ({ data: d, violation: null });
   switch (event.type) {
-    case 'WRITE':
-      return plain(acceptWrite(data, event.writeId, event.lba));
+    case 'WRITE': {
+      const refusable = c.mode === 'strict-sync' && controlStateOf(snapshot).relationship !== 'inSync';
+      return plain(acceptWrite(data, event.writeId, event.lba, refusable));
+    }
     case 'WRITE_ACKED':
     case 'WRITE_FAILED':
       return plain(
@@ -389,10 +406,16 @@ function updateData(state: ModelState, event: ModelEvent, facts: StepFacts): Dat
       return recordPrimaryImage(data, event.cp, idealImage(data, data.cpStartCut));
     case 'CP_COMPLETED':
       return plain(
-        completedAloneInPartition(snapshot) ? noteMilestone(data, 'cpCompletedAloneInPartition') : data,
+        completeCp(
+          completedAloneInPartition(snapshot) ? noteMilestone(data, 'cpCompletedAloneInPartition') : data,
+        ),
       );
+    case 'RESTART_SOURCE':
+      return plain(restartTimer(data));
     case 'MIRROR_CP_COMMITTED':
       return mirrorCommitted(snapshot, data, event.cp, facts.mirrorImage);
+    case 'REL_RESYNCING':
+      return plain(beginResync(data));
     case 'REL_IN_SYNC':
       return plain(noteMilestone(guaranteeAcknowledged(data, c.mode), 'resyncsCompleted'));
     case 'FAILOVER':

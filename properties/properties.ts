@@ -7,6 +7,7 @@ import type { History, Image } from '../harness/history.ts';
 import { compareMirror, compareNewlyLive, isEqual } from '../harness/mirror_compare.ts';
 import type { NodeId } from '../harness/target.ts';
 import { identify, writeIdOf } from '../harness/write_identity.ts';
+import { OBLIGATIONS } from './obligations.ts';
 
 export type PropertyKind = 'always' | 'eventually' | 'sometimes';
 
@@ -342,7 +343,7 @@ const degradedRead: Property = {
   name: 'degraded-read',
   kind: 'sometimes',
   description: "a read succeeded while a disk of the serving node's RAID group was failed",
-  partnerOf: ['raid-never-returns-wrong-data'],
+  partnerOf: ['raid-never-returns-wrong-data', 'reads-succeed-within-tolerance'],
   check(h) {
     if (h.action?.kind !== 'read') return false;
     const r = h.world.reads[h.world.reads.length - 1]!;
@@ -369,6 +370,7 @@ export const PROPERTIES: readonly Property[] = [
   strictFailedOutOfSync,
   readAfterAck,
   degradedRead,
+  ...OBLIGATIONS,
 ];
 
 export const ALWAYS = PROPERTIES.filter((p) => p.kind === 'always');
