@@ -41,6 +41,10 @@ export interface SourceHistory {
   readonly latestAckedInSync: number[];
   /** Bytes this source sent since the relationship last left 'in-sync'. */
   bytesSinceOutOfSync: number;
+  /** Messages this source sent since the relationship last left 'in-sync'. */
+  messagesSinceOutOfSync: number;
+  /** Bytes this source sent in the current step. */
+  bytesThisStep: number;
   /** The mirror's image when the relationship last left 'in-sync'. */
   mirrorImageAtOutOfSync: Image | null;
   /** How many writes the world had issued (all sources) when the relationship last left 'in-sync'. */
@@ -69,6 +73,7 @@ export class History {
   readonly scratch = new Map<string, unknown>();
   private answered = 0;
   private readonly bytesAtLastStep = new Map<NodeId, number>();
+  private readonly messagesAtLastStep = new Map<NodeId, number>();
   private readonly lbaCount: Map<NodeId, number>;
 
   constructor(world: World) {
@@ -86,6 +91,8 @@ export class History {
         latestAcked: [...zero],
         latestAckedInSync: [...zero],
         bytesSinceOutOfSync: 0,
+        messagesSinceOutOfSync: 0,
+        bytesThisStep: 0,
         mirrorImageAtOutOfSync: null,
         writesAtOutOfSync: 0,
         resyncAttempts: 0,
@@ -147,12 +154,18 @@ export class History {
     }
     for (const s of this.world.spec.sources) {
       const total = this.world.bytesSent.get(s.id) ?? 0;
-      this.updateSource(s.id, total - (this.bytesAtLastStep.get(s.id) ?? 0));
+      const messages = this.world.messagesSent.get(s.id) ?? 0;
+      this.updateSource(
+        s.id,
+        total - (this.bytesAtLastStep.get(s.id) ?? 0),
+        messages - (this.messagesAtLastStep.get(s.id) ?? 0),
+      );
       this.bytesAtLastStep.set(s.id, total);
+      this.messagesAtLastStep.set(s.id, messages);
     }
   }
 
-  private updateSource(id: NodeId, bytes: number): void {
+  private updateSource(id: NodeId, bytes: number, messages: number): void {
     const h = this.source(id);
     const b = this.before.sources[id]!;
     const a = this.after.sources[id]!;
@@ -172,12 +185,15 @@ export class History {
     if (b.relationship === 'in-sync' && a.relationship !== 'in-sync') {
       h.resyncAttempts = 0;
       h.bytesSinceOutOfSync = 0;
+      h.messagesSinceOutOfSync = 0;
       h.mirrorImageAtOutOfSync = h.mirrorImage;
       h.writesAtOutOfSync = this.world.writes.length;
     }
     // Down without a crash action of its own: an armed power cut fired in the middle of some work.
     if (b.up && !a.up && this.action?.kind !== 'crash') this.midOperationCrashes.add(id);
     h.bytesSinceOutOfSync += bytes;
+    h.messagesSinceOutOfSync += messages;
+    h.bytesThisStep = bytes;
   }
 
   /** The mirror's image was read in this step: it is of a CP no check has judged yet. */

@@ -138,7 +138,9 @@ export class ModelChecker implements LockstepChecker {
     const logDue =
       next.mirrorCp !== prev.mirrorCp ||
       !h.before.destinationUp ||
-      h.acks.some((x) => x.source === source && x.ok && !x.byWorld);
+      // An acknowledgement the log file must now hold: sync and strict-sync only (semi-sync lags).
+      (model.snapshot.context.mode !== 'semi-sync' &&
+        h.acks.some((x) => x.source === source && x.ok && !x.byWorld));
     if (!logDue || next.relationship === 'failed-over') return null;
     const m = checkLogFile(model.data, source, h.instance.logFile(source), next.mirrorCp);
     return m ? { property: 'log-file-holds-what-the-mirror-lacks', message: m } : null;

@@ -128,6 +128,8 @@ export class World {
   readonly answers: number[] = [];
   /** Bytes each node has put on the network, cumulative. */
   readonly bytesSent = new Map<NodeId, number>();
+  /** Messages each node has put on the network, cumulative. */
+  readonly messagesSent = new Map<NodeId, number>();
   /** Filled only with `recordDeliveries`: what the network delivered to nodes that were up, in order. */
   readonly deliveries: DeliveryRecord[] = [];
   /** Disk faults drawn by the world's own PRNG (e.g. which block rots) come from here. */
@@ -375,6 +377,7 @@ export class World {
     for (const effect of this.instance.drainEffects()) {
       if (effect.kind === 'send') {
         this.bytesSent.set(effect.from, (this.bytesSent.get(effect.from) ?? 0) + effect.bytes.length);
+        this.messagesSent.set(effect.from, (this.messagesSent.get(effect.from) ?? 0) + 1);
         this.causality.sent(effect.from, effect.to, this.network.send(effect.from, effect.to, effect.bytes));
         continue;
       }

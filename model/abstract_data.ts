@@ -119,6 +119,7 @@ export function beginResync(data: AbstractData): AbstractData {
 
 /** A new step begins at `tick`: what the CP rules count from. */
 export function beginStep(data: AbstractData, tick: number): AbstractData {
+  if (data.clock.tick === tick && data.clock.writesBefore === data.writes.length) return data;
   return { ...data, clock: { tick, writesBefore: data.writes.length } };
 }
 

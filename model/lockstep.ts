@@ -376,7 +376,7 @@ function updateData(state: ModelState, event: ModelEvent, facts: StepFacts): Dat
   // Each environment event begins a step (the harness feeds a step's own event first, its power cut
   // last): what the step's observation events count as "before this step".
   const data =
-    familyOf(event) === 'environment'
+    familyOf(event) === 'environment' && state.data.clock.writesBefore !== state.data.writes.length
       ? { ...state.data, clock: { tick: state.data.clock.tick, writesBefore: state.data.writes.length } }
       : state.data;
   const c = snapshot.context;
