@@ -15,7 +15,7 @@ import {
   replayCounterexample,
 } from '../harness/campaign.ts';
 import { modelCheckers } from '../harness/model_checker.ts';
-import { BUILT_IN_TARGETS, loadTarget, TargetLoadError } from '../harness/targets.ts';
+import { ALL_NAMED_TARGETS, loadTarget, TargetLoadError } from '../harness/targets.ts';
 import { CP_PROPERTIES } from '../model/cp_obligations.ts';
 import { SOMETIMES } from '../properties/properties.ts';
 import { runCampaignInWorker, TargetHang } from './campaign_worker.ts';
@@ -209,7 +209,7 @@ async function replay(file: string, o: { json: boolean; model: boolean }): Promi
 }
 
 function targets(o: { json: boolean }): number {
-  const list = BUILT_IN_TARGETS.map((t) => ({
+  const list = ALL_NAMED_TARGETS.map((t) => ({
     name: t.name,
     description: t.description,
     expected: t.expected,

@@ -40,13 +40,85 @@ export const BUILT_IN_TARGETS: readonly ConformanceTarget[] = [
   ),
 ];
 
+/**
+ * Deviating targets: each the reference with one flag set that breaks exactly one rule of
+ * harness/target.ts (named first in its description). Kept apart from BUILT_IN_TARGETS so that the
+ * canary campaigns of properties/conformance.test.ts do not run them; builtInTarget and loadTarget
+ * find them, and `cpsync targets` lists them.
+ */
+export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
+  referenceTarget(
+    'canary-cp-timer-never-fires',
+    'T1: the CP timer never starts a CP; CPs start only when an NVLOG half fills (or at recovery and resync)',
+    { cpTimerNeverFires: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-semi-sync-unbounded-lag',
+    'A3: semi-sync writes are acknowledged at once, never waiting for the lag bound',
+    { semiSyncUnboundedLag: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-resync-sends-whole-volume',
+    'L3: every resync sends every live block, not only those changed since the common CP',
+    { resyncSendsWholeVolume: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-reads-fail',
+    'R1: client reads of a source always return an error',
+    { readsFail: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-spurious-out-of-sync',
+    'L1: a source in sync goes out of sync every 7th tick of its clock with no fault, then resyncs',
+    { spuriousOutOfSync: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-nvlog-full-fails-writes',
+    "N1: with both NVLOG halves full a write fails ('NVLOG full') instead of stalling",
+    { nvlogFullFailsWrites: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-no-cp-on-full-half',
+    'T2: a write that finds the active NVLOG half full starts no CP; it stalls until the timer CP',
+    { noCpOnFullHalf: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-timeout-never-fires',
+    'L2/A4: a source never goes out of sync on a timeout; it waits for answers forever',
+    { timeoutNeverFires: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-truncates-log-early',
+    "F1: the destination truncates the source's log file when a CP sync arrives, before the mirror committed it",
+    { truncateLogEarly: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-cp-image-early-cut',
+    'N2: a CP image leaves out the last write logged before the CP started (carried to the next CP)',
+    { cpImageEarlyCut: true },
+    'fail',
+  ),
+];
+
+/** Every target a name finds: the built-in ones, then the deviating ones. */
+export const ALL_NAMED_TARGETS: readonly ConformanceTarget[] = [...BUILT_IN_TARGETS, ...DEVIATING_TARGETS];
+
 /** A user error: an unknown target or a module that does not provide one. One line, no stack. */
 export class TargetLoadError extends Error {
   override readonly name = 'TargetLoadError';
 }
 
 export function builtInTarget(name: string): ConformanceTarget | undefined {
-  return BUILT_IN_TARGETS.find((t) => t.name === name);
+  return ALL_NAMED_TARGETS.find((t) => t.name === name);
 }
 
 /** `name` is a built-in target's name, or a path to a module exporting a ConformanceTarget. */
@@ -55,7 +127,7 @@ export async function loadTarget(name: string): Promise<ConformanceTarget> {
   if (builtIn) return builtIn;
   if (!/[./\\]/.test(name))
     throw new TargetLoadError(
-      `unknown target '${name}': built-in targets are ${BUILT_IN_TARGETS.map((t) => t.name).join(', ')}; a module path starts with ./ or /`,
+      `unknown target '${name}': built-in targets are ${ALL_NAMED_TARGETS.map((t) => t.name).join(', ')}; a module path starts with ./ or /`,
     );
   let mod: Record<string, unknown>;
   try {

@@ -30,6 +30,8 @@ export interface DestinationConfig {
   readonly unsafeFailoverWithoutReplay?: boolean;
   /** Deliberate bug for canary targets: never wait for CP syncs; apply the log file on its own timer. */
   readonly unsafeStoreAndForward?: boolean;
+  /** Deliberate bug for canary targets (rule F1): truncate the log file before the CP sync is committed. */
+  readonly unsafeTruncateLogEarly?: boolean;
 }
 
 export interface DestinationMedia {
@@ -254,6 +256,9 @@ export class DestinationServer {
     updates: readonly { vbn: number; data: Uint8Array }[],
   ): void {
     if (cpNumber > mirror.volume.cpNumber) {
+      // CANARY (F1): the entries the CP covers are dropped before its root is written: a crash while
+      // the CP is applied leaves the old mirror and a log file without them.
+      if (this.config.unsafeTruncateLogEarly) mirror.log.truncate(Math.max(coveredSeq, 0));
       if (this.config.unsafeApplyByDbn) {
         this.applyByDbn(mirror, updates);
         mirror.volume = remountOrKeep(mirror);
@@ -262,7 +267,7 @@ export class DestinationServer {
         mirror.volume = Volume.mount(mirror.mirrorRaid);
         assert(mirror.volume.cpNumber === cpNumber, 'destination: the applied root is the CP that was sent');
       }
-      mirror.log.truncate(Math.max(coveredSeq, 0));
+      if (!this.config.unsafeTruncateLogEarly) mirror.log.truncate(Math.max(coveredSeq, 0));
     }
     this.send(mirror, { kind: 'cp-confirm', source: mirror.config.source, cpNumber });
   }

@@ -33,6 +33,27 @@ export interface Variation {
   readonly failoverWithoutReplay?: boolean;
   /** Blocks freed in a CP reused within that same CP. */
   readonly reuseFreedBeforeCommit?: boolean;
+  // Deviations: each breaks exactly one rule of harness/target.ts (named first).
+  /** T1: the CP timer never starts a CP; only a full NVLOG half (and recovery, resync) does. */
+  readonly cpTimerNeverFires?: boolean;
+  /** A3: semi-sync writes acknowledged at once, never waiting for the lag bound. */
+  readonly semiSyncUnboundedLag?: boolean;
+  /** L3: every resync sends every live block instead of the blocks changed since the mirror's CP. */
+  readonly resyncSendsWholeVolume?: boolean;
+  /** R1: client reads of a source always fail. */
+  readonly readsFail?: boolean;
+  /** L1: a source in sync goes out of sync every 7th tick of its clock with no fault. */
+  readonly spuriousOutOfSync?: boolean;
+  /** N1: with both NVLOG halves full a write fails ('NVLOG full') instead of stalling. */
+  readonly nvlogFullFailsWrites?: boolean;
+  /** T2: a write finding the active NVLOG half full starts no CP; it stalls until the timer's CP. */
+  readonly noCpOnFullHalf?: boolean;
+  /** L2/A4: a source never goes out of sync on a timeout. */
+  readonly timeoutNeverFires?: boolean;
+  /** F1: the destination truncates the log file as a CP sync arrives, before the mirror committed it. */
+  readonly truncateLogEarly?: boolean;
+  /** N2: a CP's image leaves out the last write logged before it (carried to the next CP). */
+  readonly cpImageEarlyCut?: boolean;
 }
 
 export function referenceTarget(
@@ -238,6 +259,15 @@ class ReferenceWorld implements TargetInstance {
       nvlogHalfEntries: s.nvlogHalfEntries,
       unsafeAckBeforeMirror: this.variation.ackBeforeMirror === true,
       unsafeReuseFreedBeforeCommit: this.variation.reuseFreedBeforeCommit === true,
+      unsafeCpTimerNeverFires: this.variation.cpTimerNeverFires === true,
+      unsafeSemiSyncUnboundedLag: this.variation.semiSyncUnboundedLag === true,
+      unsafeResyncSendsWholeVolume: this.variation.resyncSendsWholeVolume === true,
+      unsafeReadsFail: this.variation.readsFail === true,
+      unsafeSpuriousOutOfSync: this.variation.spuriousOutOfSync === true,
+      unsafeNvlogFullFailsWrites: this.variation.nvlogFullFailsWrites === true,
+      unsafeNoCpOnFullHalf: this.variation.noCpOnFullHalf === true,
+      unsafeTimeoutNeverFires: this.variation.timeoutNeverFires === true,
+      unsafeCpImageEarlyCut: this.variation.cpImageEarlyCut === true,
     };
   }
 
@@ -267,6 +297,7 @@ class ReferenceWorld implements TargetInstance {
         : {}),
       ...(v.failoverWithoutReplay ? { unsafeFailoverWithoutReplay: true } : {}),
       ...(v.storeAndForward ? { unsafeStoreAndForward: true } : {}),
+      ...(v.truncateLogEarly ? { unsafeTruncateLogEarly: true } : {}),
     };
   }
 }

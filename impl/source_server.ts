@@ -30,6 +30,24 @@ export interface SourceConfig {
   readonly unsafeAckBeforeMirror?: boolean;
   /** Deliberate bug for canary targets: reuse blocks freed in a CP within that same CP. */
   readonly unsafeReuseFreedBeforeCommit?: boolean;
+  /** Deliberate bug for canary targets (rule T1): the CP timer never starts a CP. */
+  readonly unsafeCpTimerNeverFires?: boolean;
+  /** Deliberate bug for canary targets (rule A3): semi-sync writes acknowledged at once, lag unbounded. */
+  readonly unsafeSemiSyncUnboundedLag?: boolean;
+  /** Deliberate bug for canary targets (rule L3): every resync sends every live block. */
+  readonly unsafeResyncSendsWholeVolume?: boolean;
+  /** Deliberate bug for canary targets (rule R1): every client read fails. */
+  readonly unsafeReadsFail?: boolean;
+  /** Deliberate bug for canary targets (rule L1): in sync, goes out of sync every 7th tick, no fault needed. */
+  readonly unsafeSpuriousOutOfSync?: boolean;
+  /** Deliberate bug for canary targets (rule N1): with both NVLOG halves full, a write fails instead of stalling. */
+  readonly unsafeNvlogFullFailsWrites?: boolean;
+  /** Deliberate bug for canary targets (rule T2): a write finding the active half full starts no CP. */
+  readonly unsafeNoCpOnFullHalf?: boolean;
+  /** Deliberate bug for canary targets (rules L2, A4): never goes out of sync on a timeout. */
+  readonly unsafeTimeoutNeverFires?: boolean;
+  /** Deliberate bug for canary targets (rule N2): a CP's image leaves out the last write logged before it. */
+  readonly unsafeCpImageEarlyCut?: boolean;
 }
 
 export interface SourceMedia {
@@ -74,8 +92,13 @@ export class SourceServer {
   private nowTick = 0;
   private lastCpTick = 0;
   /** When the oldest request still unanswered was sent, or answered last: null when nothing waits. */
-  private waitingSinceTick: number | null = null;
+  /** When each log entry still unacknowledged was first forwarded, by seq (in seq order). */
+  private readonly forwardedAt = new Map<number, number>();
+  /** When the CP sync or resync transfer awaited was sent; null when none is. */
+  private awaitedSinceTick: number | null = null;
   private lastHelloTick = 0;
+  /** unsafeCpImageEarlyCut only: the last write logged, and what its LBA read before it. */
+  private lastLogged: { seq: number; lba: number; data: Uint8Array; before: Uint8Array } | null = null;
 
   private constructor(
     config: SourceConfig,
@@ -145,12 +168,17 @@ export class SourceServer {
       this.stalled.push(write);
       return;
     }
-    if (!this.accept(write)) this.stalled.push(write);
+    if (this.accept(write)) return;
+    // CANARY (N1): both halves full: fail the write instead of stalling it (back-pressure).
+    if (this.config.unsafeNvlogFullFailsWrites) return this.answer(writeId, false, 'NVLOG full');
+    this.stalled.push(write);
   }
 
   clientRead(lba: number): Uint8Array {
     if (!Number.isInteger(lba) || lba < 0 || lba >= this.config.lbaCount)
       throw new RangeError(`LBA ${lba} outside the volume (0..${this.config.lbaCount - 1})`);
+    // CANARY (R1): every read fails; reference_target turns the RangeError into { ok: false }.
+    if (this.config.unsafeReadsFail) throw new RangeError('canary: reads always fail');
     return this.volume.read(lba);
   }
 
@@ -176,13 +204,20 @@ export class SourceServer {
   tick(): void {
     this.nowTick++;
     if (this.relationship === 'failed-over') return;
-    if (this.relationship !== 'out-of-sync' && this.timedOut()) this.goOutOfSync();
+    // CANARY (L2/A4): unsafeTimeoutNeverFires never gives up waiting for an answer.
+    if (this.relationship !== 'out-of-sync' && !this.config.unsafeTimeoutNeverFires && this.timedOut())
+      this.goOutOfSync();
+    // CANARY (L1): in sync, out of sync every 7th tick of this clock with no fault at all.
+    if (this.config.unsafeSpuriousOutOfSync && this.relationship === 'in-sync' && this.nowTick % 7 === 0)
+      this.goOutOfSync();
     if (
       this.relationship === 'out-of-sync' &&
       this.nowTick - this.lastHelloTick >= this.config.ackTimeoutTicks
     )
       this.sendHello();
-    if (this.nowTick - this.lastCpTick >= this.config.cpIntervalTicks) this.startCp();
+    // CANARY (T1): unsafeCpTimerNeverFires leaves CPs to a full NVLOG half (and recovery, resync).
+    if (!this.config.unsafeCpTimerNeverFires && this.nowTick - this.lastCpTick >= this.config.cpIntervalTicks)
+      this.startCp();
     this.drainStalled();
   }
 
@@ -241,9 +276,13 @@ export class SourceServer {
     if (!this.nvlog.append(seq, w.lba, w.data)) {
       // The active half is full: that starts a CP, whose fresh half takes the write, unless the other
       // half is still frozen by an unconfirmed CP; then the write waits (back-pressure, never dropped).
+      // CANARY (T2): unsafeNoCpOnFullHalf stalls the write until the timer's CP instead.
+      if (this.config.unsafeNoCpOnFullHalf) return false;
       if (!this.startCp() || !this.nvlog.append(seq, w.lba, w.data)) return false;
     }
     this.nextSeq++;
+    if (this.config.unsafeCpImageEarlyCut)
+      this.lastLogged = { seq, lba: w.lba, data: w.data, before: this.volume.read(w.lba) };
     this.volume.write(w.lba, w.data);
     if (this.relationship !== 'in-sync') {
       // Out of sync or resyncing: acknowledged after the local NVLOG alone (strict-sync refused above).
@@ -254,7 +293,8 @@ export class SourceServer {
     const lag = seq - this.ackedSeq;
     const mustWait =
       this.config.mode === 'semi-sync'
-        ? lag > this.config.semiSyncMaxLagEntries
+        ? // CANARY (A3): unsafeSemiSyncUnboundedLag never waits for the lag bound.
+          !this.config.unsafeSemiSyncUnboundedLag && lag > this.config.semiSyncMaxLagEntries
         : !this.config.unsafeAckBeforeMirror;
     if (mustWait) this.waiting.set(seq, w.writeId);
     else this.answer(w.writeId, true);
@@ -264,7 +304,7 @@ export class SourceServer {
   private forward(seq: number, lba: number, data: Uint8Array): void {
     this.send({ kind: 'log-entry', source: this.config.id, seq, lba, data, entrySum: checksum(data) });
     this.sentSeq = Math.max(this.sentSeq, seq);
-    this.expectAnswer();
+    if (!this.forwardedAt.has(seq)) this.forwardedAt.set(seq, this.nowTick);
   }
 
   private drainStalled(): void {
@@ -279,7 +319,10 @@ export class SourceServer {
       this.waiting.delete(waitingSeq);
       this.answer(writeId, true);
     }
-    this.answered();
+    for (const seqSent of this.forwardedAt.keys()) {
+      if (seqSent > this.ackedSeq) break;
+      this.forwardedAt.delete(seqSent);
+    }
   }
 
   // Consistency points.
@@ -291,11 +334,25 @@ export class SourceServer {
    */
   private startCp(): boolean {
     if (this.awaited !== null || this.relationship === 'failed-over') return false;
-    const frozen = this.nvlog.freeze();
-    assert(frozen, 'source: with no CP unconfirmed, the other NVLOG half is free');
-    const coveredSeq = this.nextSeq - 1;
+    const earlyCut = this.config.unsafeCpImageEarlyCut === true;
+    if (!earlyCut) {
+      const frozen = this.nvlog.freeze();
+      assert(frozen, 'source: with no CP unconfirmed, the other NVLOG half is free');
+    }
+    // CANARY (N2): unsafeCpImageEarlyCut leaves the last write logged out of this CP's image (its LBA
+    // keeps what it read before that write) and carries it to the next CP; coveredSeq says so, so the
+    // destination keeps its log entry. So that a crash cannot lose it, this variation keeps a frozen
+    // half until the NEXT CP has committed: it releases and freezes after the commit, not at confirm.
+    const held = earlyCut ? this.takeHeldBack() : null;
+    const coveredSeq = held ? held.seq - 1 : this.nextSeq - 1;
+    if (held) this.volume.write(held.lba, held.before);
     const cp = this.volume.beginCp(coveredSeq);
     this.volume.commit(cp);
+    if (held) this.volume.write(held.lba, held.data);
+    if (earlyCut) {
+      if (this.nvlog.hasFrozen) this.nvlog.release();
+      this.nvlog.freeze();
+    }
     this.lastCpTick = this.nowTick;
     if (this.relationship === 'in-sync') {
       this.awaited = { cpNumber: cp.cpNumber, coveredSeq, resync: false };
@@ -307,10 +364,10 @@ export class SourceServer {
         updates: cp.updates,
         resync: false,
       });
-      this.expectAnswer();
+      this.awaitedSinceTick = this.nowTick;
     } else {
       // Out of sync the CP is local: it completes at once, and the pinned base keeps resync incremental.
-      this.nvlog.release();
+      if (!earlyCut) this.nvlog.release();
     }
     return true;
   }
@@ -319,27 +376,35 @@ export class SourceServer {
     const awaited = this.awaited;
     if (awaited === null || awaited.cpNumber !== cpNumber) return; // A duplicate or a stale confirm.
     this.awaited = null;
+    this.awaitedSinceTick = null;
     if (!awaited.resync) {
-      this.nvlog.release();
-      this.answered();
+      if (!this.config.unsafeCpImageEarlyCut) this.nvlog.release(); // CANARY (N2): kept until the next CP.
       this.drainStalled();
       return;
     }
     // The mirror holds the transfer's image: forward what the NVLOG holds after it, then in sync again.
     this.volume.unpinBaseImages();
+    // Log entries forwarded before the link broke are forgotten by resumeForwarding (the transfer
+    // covers them): still counted as awaited, they would time out a relationship that is in sync.
     this.resumeForwarding(awaited.coveredSeq);
-    // Only now: log entries forwarded before the link broke are forgotten by resumeForwarding, and
-    // counting them as still awaited would time out a relationship that is in sync.
-    this.answered();
     this.drainStalled();
   }
 
   // Link loss and resync.
 
+  /**
+   * Rule L2: some request (the oldest log entry not acknowledged, or the CP sync awaited) has had no
+   * answer for ackTimeoutTicks. Per request, not since the last answer of any kind: a lost log-ack
+   * must not hide behind the CP confirms that keep arriving.
+   */
   private timedOut(): boolean {
-    return (
-      this.waitingSinceTick !== null && this.nowTick - this.waitingSinceTick >= this.config.ackTimeoutTicks
-    );
+    let oldest = this.awaited !== null ? this.awaitedSinceTick : null;
+    for (const [seq, tick] of this.forwardedAt) {
+      if (seq <= this.ackedSeq) continue;
+      oldest = oldest === null ? tick : Math.min(oldest, tick);
+      break; // Forwarded in seq order: the first unacknowledged one is the oldest.
+    }
+    return oldest !== null && this.nowTick - oldest >= this.config.ackTimeoutTicks;
   }
 
   private goOutOfSync(): void {
@@ -347,7 +412,7 @@ export class SourceServer {
     this.volume.pinBaseImages();
     this.relationship = 'out-of-sync';
     if (this.awaited !== null) {
-      if (!this.awaited.resync) this.nvlog.release();
+      if (!this.awaited.resync && !this.config.unsafeCpImageEarlyCut) this.nvlog.release();
       this.awaited = null;
     }
     for (const [seq, writeId] of this.waiting) {
@@ -357,7 +422,8 @@ export class SourceServer {
         this.answer(writeId, false, 'strict-sync: destination unreachable before the write was mirrored');
       else this.answer(writeId, true);
     }
-    this.waitingSinceTick = null;
+    this.awaitedSinceTick = null;
+    this.forwardedAt.clear();
     this.sendHello();
   }
 
@@ -389,7 +455,11 @@ export class SourceServer {
     this.localCp();
     if ((this.volume.cpNumber - mirrorCp) % 2 === 0) this.localCp();
     if (known) this.volume.pinTransferImages(mirrorCp);
-    const updates = known ? this.volume.changedBlocksSince(mirrorCp)! : this.volume.allLiveBlocks();
+    // CANARY (L3): unsafeResyncSendsWholeVolume sends every live block even when a common CP exists.
+    const updates =
+      known && !this.config.unsafeResyncSendsWholeVolume
+        ? this.volume.changedBlocksSince(mirrorCp)!
+        : this.volume.allLiveBlocks();
     const coveredSeq = this.volume.coveredSeq;
     this.awaited = { cpNumber: this.volume.cpNumber, coveredSeq, resync: true };
     this.send({
@@ -400,7 +470,7 @@ export class SourceServer {
       updates,
       resync: true,
     });
-    this.expectAnswer();
+    this.awaitedSinceTick = this.nowTick;
   }
 
   /**
@@ -411,7 +481,15 @@ export class SourceServer {
     this.relationship = 'in-sync';
     this.sentSeq = coveredSeq;
     this.ackedSeq = coveredSeq;
+    this.forwardedAt.clear();
     for (const e of this.nvlog.entriesAfter(coveredSeq)) this.forward(e.seq, e.lba, e.data);
+  }
+
+  /** unsafeCpImageEarlyCut: the last write logged, if no CP holds it yet (each is held back once). */
+  private takeHeldBack(): { seq: number; lba: number; data: Uint8Array; before: Uint8Array } | null {
+    const held = this.lastLogged;
+    this.lastLogged = null;
+    return held && held.seq === this.nextSeq - 1 && held.seq > this.volume.coveredSeq ? held : null;
   }
 
   /** A CP that commits locally at once (out of sync, or before a resync transfer). */
@@ -431,20 +509,11 @@ export class SourceServer {
     }
     for (const w of this.stalled.splice(0)) this.answer(w.writeId, false, `failed over: ${reason}`);
     this.awaited = null;
-    this.waitingSinceTick = null;
+    this.awaitedSinceTick = null;
+    this.forwardedAt.clear();
   }
 
   // Plumbing.
-
-  private expectAnswer(): void {
-    if (this.waitingSinceTick === null) this.waitingSinceTick = this.nowTick;
-  }
-
-  /** An answer arrived: restart the timeout if more is awaited, stop it if nothing is. */
-  private answered(): void {
-    const stillWaiting = this.awaited !== null || this.ackedSeq < this.sentSeq;
-    this.waitingSinceTick = stillWaiting ? this.nowTick : null;
-  }
 
   private send(message: Message): void {
     this.effects.push({ kind: 'send', message });

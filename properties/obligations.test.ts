@@ -1,0 +1,74 @@
+// Each obligation of the protocol fails a target that does less: a deviating target (the reference
+// with one rule broken, harness/targets.ts DEVIATING_TARGETS) must be caught by the property that
+// states that rule, in a short campaign. A failure prints the campaign seed and fast-check's path.
+
+import { describe, expect, it } from 'vitest';
+import { runCampaign } from '../harness/campaign.ts';
+import { modelCheckers } from '../harness/model_checker.ts';
+import { builtInTarget } from '../harness/targets.ts';
+
+/**
+ * Target, the properties that may catch it, and the campaign that reaches its precondition. Where two
+ * are named the deviation breaks both: a write failed for a full NVLOG is also a failure the mode never
+ * allows (the model refuses it), and a timeout that never fires also leaves a CP sync unconfirmed.
+ */
+const CASES: readonly {
+  target: string;
+  property: readonly string[];
+  runs: number;
+  modes?: readonly ('sync' | 'strict-sync' | 'semi-sync')[];
+}[] = [
+  { target: 'canary-cp-timer-never-fires', property: ['cp-starts-on-time'], runs: 60 },
+  {
+    target: 'canary-semi-sync-unbounded-lag',
+    property: ['semi-sync-lag-bounded'],
+    runs: 60,
+    modes: ['semi-sync'],
+  },
+  { target: 'canary-resync-sends-whole-volume', property: ['resync-is-incremental'], runs: 300 },
+  { target: 'canary-reads-fail', property: ['reads-succeed-within-tolerance'], runs: 60 },
+  { target: 'canary-spurious-out-of-sync', property: ['out-of-sync-only-after-a-fault'], runs: 60 },
+  {
+    target: 'canary-nvlog-full-fails-writes',
+    property: ['writes-stall-while-nvlog-full', 'model-refinement'],
+    runs: 200,
+  },
+  { target: 'canary-no-cp-on-full-half', property: ['cp-starts-when-nvlog-half-fills'], runs: 200 },
+  {
+    target: 'canary-timeout-never-fires',
+    property: ['writes-answered-in-time', 'converges-after-heal'],
+    runs: 200,
+    modes: ['sync', 'strict-sync'],
+  },
+  {
+    target: 'canary-truncates-log-early',
+    property: ['log-file-holds-what-the-mirror-lacks'],
+    runs: 200,
+    modes: ['sync', 'strict-sync'],
+  },
+  { target: 'canary-cp-image-early-cut', property: ['cp-image-holds-accepted-writes'], runs: 60 },
+];
+
+describe('every obligation fails a target that does less', () => {
+  for (const c of CASES) {
+    it(`${c.target} is caught by ${c.property.join(' or ')}`, () => {
+      const target = builtInTarget(c.target);
+      expect(target, `no built-in target ${c.target}`).toBeDefined();
+      const r = runCampaign(target!, {
+        runs: c.runs,
+        seed: 7,
+        maxSteps: 60,
+        swarm: true,
+        version: 'test',
+        checkers: modelCheckers,
+        ...(c.modes ? { modes: c.modes } : {}),
+      });
+      const cx = r.counterexample;
+      expect(cx, `not caught in ${r.runs} schedules (campaign seed ${r.seed})`).toBeDefined();
+      expect(
+        c.property,
+        `${cx!.property}: ${cx!.message} (campaign seed ${r.seed}; fast-check seed ${cx!.seed}, path ${cx!.path})`,
+      ).toContain(cx!.property);
+    });
+  }
+});
