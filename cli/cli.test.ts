@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { main } from './cli.ts';
 import { BUILT_IN_TARGETS, DEVIATING_TARGETS } from '../harness/targets.ts';
+import { main } from './cli.ts';
 
 let out: MockInstance;
 let err: MockInstance;

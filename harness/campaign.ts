@@ -43,6 +43,8 @@ export interface CampaignOptions extends ScheduleOptions {
   /** Called after each schedule (for a progress bar). */
   readonly onRun?: (run: number, result: RunResult) => void;
   readonly version: string;
+  /** Shrink a failure (default). Off, the first failing schedule is reported as found: faster. */
+  readonly shrink?: boolean;
 }
 
 export interface CampaignResult {
@@ -86,7 +88,7 @@ export function runCampaign(target: ConformanceTarget, options: CampaignOptions)
       }
       return result.ok;
     }),
-    { seed: options.seed, numRuns: options.runs, endOnFailure: false },
+    { seed: options.seed, numRuns: options.runs, endOnFailure: options.shrink === false },
   );
   const base = {
     target: target.name,

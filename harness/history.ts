@@ -31,6 +31,10 @@ export interface SourceHistory {
    * destination may commit a CP and lose power in one step: its image is then read once it is back.
    */
   mirrorImage: Image | null;
+  /** How many writes the world had issued when `mirrorImage` was read. */
+  writesAtMirrorImage: number;
+  /** `writesAtMirrorImage` of the mirror image kept at the last out-of-sync. */
+  writesAtOutOfSyncImage: number;
   /** The mirror CP `mirrorImage` is the image of. */
   mirrorImageCp: number;
   /** The step at which `mirrorImage` was read: properties judge an image once, when it is new. */
@@ -88,6 +92,8 @@ export class History {
         mirrorImage: zero,
         mirrorImageCp: this.before.sources[s.id]!.mirrorCp,
         mirrorImageStep: 0,
+        writesAtMirrorImage: 0,
+        writesAtOutOfSyncImage: 0,
         latestAcked: [...zero],
         latestAckedInSync: [...zero],
         bytesSinceOutOfSync: 0,
@@ -180,6 +186,7 @@ export class History {
       h.mirrorImage = this.readImage(id, 'mirror');
       h.mirrorImageCp = a.mirrorCp;
       h.mirrorImageStep = this.stepIndex;
+      h.writesAtMirrorImage = this.world.writes.length;
     }
     if (a.relationship === 'resyncing' && b.relationship !== 'resyncing') h.resyncAttempts++;
     if (b.relationship === 'in-sync' && a.relationship !== 'in-sync') {
@@ -187,6 +194,7 @@ export class History {
       h.bytesSinceOutOfSync = 0;
       h.messagesSinceOutOfSync = 0;
       h.mirrorImageAtOutOfSync = h.mirrorImage;
+      h.writesAtOutOfSyncImage = h.writesAtMirrorImage;
       h.writesAtOutOfSync = this.world.writes.length;
     }
     // Down without a crash action of its own: an armed power cut fired in the middle of some work.

@@ -186,9 +186,12 @@ export function answerDeadlineTicks(spec: WorldSpec): number {
   return spec.cpIntervalTicks + 3 * spec.ackTimeoutTicks + 2;
 }
 
-/** L3: metadata a resync transfer may add to the changed blocks: an LBA map of 8 bytes per LBA, two roots. */
+/**
+ * L3: metadata a resync transfer may add to the changed blocks: an LBA map of 8 bytes per LBA, twice
+ * (a write-anywhere map moves with every CP, and a resync spans two), four blocks of roots and anchors.
+ */
 export function resyncMetadataBlocks(spec: WorldSpec, source: SourceSpec): number {
-  return 2 + Math.ceil((source.lbaCount * 8) / spec.blockBytes);
+  return 4 + 2 * Math.ceil((source.lbaCount * 8) / spec.blockBytes);
 }
 
 /** L3: framing allowed per block and per message. */

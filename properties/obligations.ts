@@ -159,12 +159,12 @@ const semiSyncAtLagBound: Property = {
 const writeWaitedPastTimeout: Property = {
   name: 'write-answered-after-timeout',
   kind: 'sometimes',
-  description: 'a write was answered only after waiting longer than ackTimeoutTicks',
+  description: 'a write was answered only after waiting ackTimeoutTicks or longer',
   partnerOf: ['writes-answered-in-time'],
   check: (h) =>
     h.acks.some((a) => {
       const w = h.world.writeRecord(a.writeId)!;
-      return !a.byWorld && h.world.now - w.issuedTick > h.world.spec.ackTimeoutTicks;
+      return !a.byWorld && h.world.now - w.issuedTick >= h.world.spec.ackTimeoutTicks;
     }),
 };
 

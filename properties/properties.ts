@@ -205,8 +205,14 @@ const resyncIsIncremental: Property = {
       const before = hist.mirrorImageAtOutOfSync;
       const now = hist.mirrorImage;
       if (!before || !now) continue;
-      let changed = 0;
-      for (let lba = 0; lba < now.length; lba++) if (now[lba] !== before[lba]) changed++;
+      // The blocks that may differ between the mirror's committed image and the primary's: those that
+      // do differ between the images read, and every LBA written since the older one was read (the
+      // mirror may have committed, or a crash undone, what the harness could not see in between).
+      const differing = new Set<number>();
+      for (let lba = 0; lba < now.length; lba++) if (now[lba] !== before[lba]) differing.add(lba);
+      for (const w of h.world.writes.slice(hist.writesAtOutOfSyncImage))
+        if (w.source === id) differing.add(w.lba);
+      const changed = differing.size;
       // Rule L3 (harness/target.ts). The step that shows in sync again is not charged: the transfer's
       // confirm needs a round trip, so the transfer went out earlier, and what this step sends is the
       // ordinary traffic of a relationship in sync (log entries, a CP sync started this tick).
