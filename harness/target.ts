@@ -146,8 +146,9 @@ export interface LogRecord {
  *   entry, so after a message the destination sent having received it (the harness sees the round trip).
  * - A2 strict-sync fails writes while not in sync (out of sync or resyncing); sync acknowledges them
  *   after the local NVLOG alone.
- * - A3 semi-sync: at most `semiSyncMaxLagEntries` acknowledged writes are ever awaiting the destination's
- *   log-ack while in sync; further writes wait.
+ * - A3 semi-sync: at most `semiSyncMaxLagEntries` writes acknowledged in sync are ever awaiting the
+ *   destination's log-ack while in sync; further writes wait. Writes acknowledged while out of sync or
+ *   resyncing are not counted: their entries follow the resync.
  * - A4 Every write to a server that stays up is answered (acknowledged or failed) within
  *   `answerDeadlineTicks(spec)` ticks.
  *

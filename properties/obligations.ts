@@ -51,7 +51,9 @@ const semiSyncLagBounded: Property = {
     const unconfirmed = scratch(h, 'semi-sync-lag', () => new Map<NodeId, WriteRecord[]>());
     const max = h.world.spec.semiSyncMaxLagEntries;
     for (const a of h.acks) {
-      if (!a.ok || a.byWorld || modeOf(h, a.source) !== 'semi-sync') continue;
+      // Writes acknowledged while not in sync may lag without bound (their entries follow a resync).
+      if (!a.ok || a.byWorld || modeOf(h, a.source) !== 'semi-sync' || !inSyncThroughout(h, a.source))
+        continue;
       const w = h.world.writeRecord(a.writeId)!;
       if (w.servedBy === DESTINATION) continue;
       const list = unconfirmed.get(a.source) ?? [];
