@@ -170,7 +170,8 @@ export interface LogRecord {
  *   (sync, strict-sync) that the mirror's committed CP does not hold; it is truncated only up to what the
  *   committed mirror covers. A torn tail is gone after the destination restarts.
  * - F2 Failover promotes the mirror and replays the log file after it: the promoted volume holds every
- *   write acknowledged in sync, and every write acknowledged out of sync before a resync completed.
+ *   write acknowledged in sync (sync, strict-sync), and every write acknowledged out of sync that was
+ *   accepted before the step in which a resync that then completed began (its transfer covers it).
  *
  * Observations
  * - O1 A down source shows `up: false`; its other fields are what its console last showed and are not
