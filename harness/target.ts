@@ -150,7 +150,7 @@ export interface LogRecord {
  *   destination's log-ack while in sync; further writes wait. Writes acknowledged while out of sync or
  *   resyncing are not counted: their entries follow the resync.
  * - A4 Every write to a server that stays up is answered (acknowledged or failed) within
- *   `answerDeadlineTicks(spec)` ticks.
+ *   `answerDeadlineTicks(spec)` ticks, or `queuedDeadlineTicks` when writes were queued ahead of it.
  *
  * The link
  * - L1 A source goes out of sync only after a fault: within the `ackTimeoutTicks` * 2 ticks before, the
@@ -186,6 +186,15 @@ export interface LogRecord {
  */
 export function answerDeadlineTicks(spec: WorldSpec): number {
   return spec.cpIntervalTicks + 3 * spec.ackTimeoutTicks + 2;
+}
+
+/**
+ * A4 under back-pressure: a write with `ahead` writes to the same server still unanswered when it
+ * arrived waits besides for them to drain, one NVLOG half per CP, each CP within ackTimeoutTicks + 2.
+ */
+export function queuedDeadlineTicks(spec: WorldSpec, source: NodeId, ahead: number): number {
+  const half = spec.sources.find((s) => s.id === source)?.nvlogHalfEntries ?? 1;
+  return answerDeadlineTicks(spec) + Math.ceil(ahead / half) * (spec.ackTimeoutTicks + 2);
 }
 
 /**

@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { referenceTarget } from '../impl/reference_target.ts';
+import { shadowPagingTarget } from '../shadow/shadow_target.ts';
 import type { ConformanceTarget } from './target.ts';
 
 export const BUILT_IN_TARGETS: readonly ConformanceTarget[] = [
@@ -38,6 +39,7 @@ export const BUILT_IN_TARGETS: readonly ConformanceTarget[] = [
     { reuseFreedBeforeCommit: true },
     'fail',
   ),
+  shadowPagingTarget(),
 ];
 
 /**

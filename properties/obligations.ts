@@ -5,7 +5,7 @@
 // except the relationship state, and rule L1 holds that to the faults the harness injected.
 
 import type { History } from '../harness/history.ts';
-import { answerDeadlineTicks, DESTINATION, type NodeId } from '../harness/target.ts';
+import { answerDeadlineTicks, DESTINATION, type NodeId, queuedDeadlineTicks } from '../harness/target.ts';
 import type { WriteRecord } from '../harness/world.ts';
 import type { Property } from './properties.ts';
 
@@ -80,7 +80,7 @@ const writesAnsweredInTime: Property = {
   kind: 'always',
   description: 'every write to a server that stays up is acknowledged or failed within answerDeadlineTicks',
   check(h) {
-    const deadline = answerDeadlineTicks(h.world.spec);
+    const base = answerDeadlineTicks(h.world.spec);
     const state = scratch(h, 'answer-deadline', () => ({ from: 0 }));
     const writes = h.world.writes;
     while (state.from < writes.length && writes[state.from]!.outcome) state.from++;
@@ -88,8 +88,14 @@ const writesAnsweredInTime: Property = {
       const w = writes[i]!;
       if (w.outcome) continue;
       const waited = h.world.now - w.issuedTick;
-      if (waited <= deadline) break; // Issued in order: the rest are younger.
-      return `${w.servedBy ?? w.source}: write ${w.writeId} (lba ${w.lba}) unanswered after ${waited} ticks (deadline ${deadline}: cpIntervalTicks + 3 * ackTimeoutTicks + 2)`;
+      if (waited <= base) break; // Issued in order: the rest are younger.
+      // Writes queued ahead of it (back-pressure) drain one NVLOG half per CP.
+      const ahead = writes
+        .slice(0, i)
+        .filter((x) => x.servedBy === w.servedBy && (!x.outcome || x.outcome.tick >= w.issuedTick)).length;
+      const deadline = queuedDeadlineTicks(h.world.spec, w.source, ahead);
+      if (waited <= deadline) continue;
+      return `${w.servedBy ?? w.source}: write ${w.writeId} (lba ${w.lba}) unanswered after ${waited} ticks, with ${ahead} writes queued ahead of it (deadline ${deadline}, rule A4)`;
     }
     return null;
   },
