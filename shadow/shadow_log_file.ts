@@ -6,6 +6,7 @@
 import { RaidFailure } from '../impl/errors.ts';
 import type { RaidGroup } from '../impl/raid.ts';
 import { crc32, getU32, nameTag, setU32 } from './shadow_checksum.ts';
+import { touchEveryDisk } from './shadow_disks.ts';
 
 const SUPER_MAGIC = 0x4c4f4753; // 'LOGS'
 const RECORD_MAGIC = 0x4c4f4752; // 'LOGR'
@@ -38,6 +39,7 @@ export class ShadowLogFile {
 
   static format(group: RaidGroup, source: string): ShadowLogFile {
     const log = new ShadowLogFile(group, source);
+    touchEveryDisk(group);
     log.writeSuper(false);
     return log;
   }

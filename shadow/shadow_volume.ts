@@ -5,6 +5,7 @@
 import { type RaidGroup, createRaidGroup, type RaidGeometry, type VbnBlock } from '../impl/raid.ts';
 import { RaidFailure, VolumeError } from '../impl/errors.ts';
 import { crc32, getU32, setU32 } from './shadow_checksum.ts';
+import { touchEveryDisk } from './shadow_disks.ts';
 
 const ROOT_MAGIC = 0x53485257; // 'SHRW'
 /** Four slots: the committed image, up to two images the mirror may hold, and the one being written. */
@@ -64,6 +65,7 @@ export class ShadowVolume {
 
   /** CP 0: an empty image in slot 0, the same bytes on the primary and on the mirror. */
   format(): Image {
+    touchEveryDisk(this.group);
     const image: Image = {
       cp: 0,
       slot: 0,
@@ -223,7 +225,7 @@ export class ShadowVolume {
   commitWrites(
     base: Image,
     writes: ReadonlyMap<number, Uint8Array>,
-    meta: { cp: number; coveredSeq: number; promoted: boolean; pinned: readonly Pin[] },
+    meta: { cp: number; slot: number; coveredSeq: number; promoted: boolean; pinned: readonly Pin[] },
     kept: readonly Image[],
   ): { image: Image; blocks: VbnBlock[] } {
     const lbas = [...writes.keys()].sort((a, b) => a - b);
@@ -233,12 +235,7 @@ export class ShadowVolume {
       table[lba] = vbns[i]!;
       return { vbn: vbns[i]!, data: writes.get(lba)! };
     });
-    const image: Image = { ...meta, slot: this.freeSlot(kept), table };
+    const image: Image = { ...meta, table };
     return { image, blocks: this.writeImage(image, data) };
   }
-}
-
-/** Reassembles an image from its shipped slot blocks (a CP sync carries them). */
-export function isUnmapped(vbn: number): boolean {
-  return vbn === UNMAPPED;
 }
