@@ -1,7 +1,5 @@
-// The destination's log file for one source on its `log:<src>` RAID group: a superblock (the failover
-// marker) and a ring of records, each a data block then a header block naming its seq and the data's CRC.
-// Fault model: a power cut tears or drops the write in progress; a record whose header or data fails its
-// CRC is dropped at mount (it was never acknowledged), stale ring records are older than the mirror's CP.
+// The destination's log file for one source on `log:<src>`: a failover superblock and a ring of data+header records.
+// Fault model: power cut tears or drops the write in progress; CRCs drop a torn tail at mount, never acknowledged.
 
 import { RaidFailure } from '../impl/errors.ts';
 import type { RaidGroup } from '../impl/raid.ts';
@@ -48,7 +46,11 @@ export class ShadowLogFile {
   static mount(group: RaidGroup, source: string): ShadowLogFile {
     const log = new ShadowLogFile(group, source);
     const sb = log.readOrNull(0);
-    log.promoted = sb !== null && getU32(sb, 0) === SUPER_MAGIC && crc32(sb.subarray(0, 12)) === getU32(sb, 12) && getU32(sb, 8) === 1;
+    log.promoted =
+      sb !== null &&
+      getU32(sb, 0) === SUPER_MAGIC &&
+      crc32(sb.subarray(0, 12)) === getU32(sb, 12) &&
+      getU32(sb, 8) === 1;
     for (let pos = 0; pos < log.ring; pos++) {
       const h = log.readOrNull(1 + 2 * pos);
       if (!h || getU32(h, 0) !== RECORD_MAGIC || getU32(h, 4) !== log.tag) continue;

@@ -1,9 +1,8 @@
-// The shadow-paging source's NVLOG in NVRAM: two halves of fixed-size entry records, and a boot counter
-// kept twice. Fault model: a power cut tears the NVRAM write in progress (its first half lands); each
-// record's CRC rejects a torn one, and stale records are told apart by sequence number.
+// The shadow-paging source's NVLOG in NVRAM: two halves of fixed-size CRC'd entries, and a boot counter kept twice.
+// Fault model: a power cut tears the NVRAM write in progress; CRCs reject it, sequence numbers tell stale entries.
 
-import type { Nvram } from '../impl/nvram.ts';
 import { ConfigError } from '../impl/errors.ts';
+import type { Nvram } from '../impl/nvram.ts';
 import { crc32, getU32, setU32 } from './shadow_checksum.ts';
 
 const ENTRY_MAGIC = 0x4e564c45; // 'NVLE'
@@ -64,7 +63,8 @@ export class ShadowNvlog {
     let best = 0;
     for (let h = 0; h < 2; h++) {
       const b = this.nvram.read(h * this.halfBytes, 12);
-      if (getU32(b, 0) === BOOT_MAGIC && crc32(b.subarray(0, 8)) === getU32(b, 8)) best = Math.max(best, getU32(b, 4));
+      if (getU32(b, 0) === BOOT_MAGIC && crc32(b.subarray(0, 8)) === getU32(b, 8))
+        best = Math.max(best, getU32(b, 4));
     }
     return best;
   }

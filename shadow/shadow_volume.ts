@@ -1,9 +1,8 @@
-// A shadow-paging volume over one RAID group: each committed image is a root plus an LBA -> VBN table
-// in one of four fixed slots, its data blocks elsewhere. Fault model: power cut after any media write
-// (torn or whole), so a new image never touches a kept image's blocks and its root is written last.
+// A shadow-paging volume on one RAID group: each image is a root + LBA->VBN table in one of four slots, data elsewhere.
+// Fault model: power cut after any media write, so a new image never touches a kept image's blocks; root written last.
 
-import { type RaidGroup, createRaidGroup, type RaidGeometry, type VbnBlock } from '../impl/raid.ts';
 import { RaidFailure, VolumeError } from '../impl/errors.ts';
+import { createRaidGroup, type RaidGeometry, type RaidGroup, type VbnBlock } from '../impl/raid.ts';
 import { crc32, getU32, setU32 } from './shadow_checksum.ts';
 import { touchEveryDisk } from './shadow_disks.ts';
 
@@ -26,13 +25,20 @@ export interface Layout {
 }
 
 /** Both sides compute the same layout from the spec, so VBNs mean the same thing on each. */
-export function layoutFor(lbaCount: number, blockBytes: number, primary: RaidGeometry, mirror: RaidGeometry): Layout {
+export function layoutFor(
+  lbaCount: number,
+  blockBytes: number,
+  primary: RaidGeometry,
+  mirror: RaidGeometry,
+): Layout {
   const tableBlocks = Math.ceil((lbaCount * 4) / blockBytes);
   const slotBlocks = 1 + tableBlocks;
   const vbnLimit = Math.min(createRaidGroup(primary).vbnCount, createRaidGroup(mirror).vbnCount);
   const dataStart = SLOTS * slotBlocks;
   if (vbnLimit - dataStart < 4 * lbaCount)
-    throw new VolumeError(`shadow volume: ${vbnLimit} VBNs cannot hold ${SLOTS} slots and four images of ${lbaCount} blocks`);
+    throw new VolumeError(
+      `shadow volume: ${vbnLimit} VBNs cannot hold ${SLOTS} slots and four images of ${lbaCount} blocks`,
+    );
   return { blockBytes, lbaCount, tableBlocks, slotBlocks, dataStart, vbnLimit };
 }
 
@@ -105,9 +111,11 @@ export class ShadowVolume {
       const pinCount = getU32(root, 24);
       if (pinCount > MAX_PINNED) return null;
       const pinned: Pin[] = [];
-      for (let i = 0; i < pinCount; i++) pinned.push({ slot: getU32(root, 28 + 8 * i), cp: getU32(root, 32 + 8 * i) });
+      for (let i = 0; i < pinCount; i++)
+        pinned.push({ slot: getU32(root, 28 + 8 * i), cp: getU32(root, 32 + 8 * i) });
       const bytes = new Uint8Array(L.tableBlocks * L.blockBytes);
-      for (let t = 0; t < L.tableBlocks; t++) bytes.set(this.group.read(slot * L.slotBlocks + 1 + t), t * L.blockBytes);
+      for (let t = 0; t < L.tableBlocks; t++)
+        bytes.set(this.group.read(slot * L.slotBlocks + 1 + t), t * L.blockBytes);
       if (crc32(bytes) !== tableSum) return null;
       const table = new Uint32Array(L.lbaCount);
       for (let lba = 0; lba < L.lbaCount; lba++) table[lba] = getU32(bytes, lba * 4);
@@ -157,7 +165,14 @@ export class ShadowVolume {
     const rest = blocks.filter((b) => b.vbn !== rootVbn);
     const root = blocks.filter((b) => b.vbn === rootVbn);
     if (rest.length > 0) this.group.write(rest);
-    this.rootInFlight = { cp, slot: rootVbn / this.layout.slotBlocks, coveredSeq: 0, promoted: false, pinned: [], table: new Uint32Array(0) };
+    this.rootInFlight = {
+      cp,
+      slot: rootVbn / this.layout.slotBlocks,
+      coveredSeq: 0,
+      promoted: false,
+      pinned: [],
+      table: new Uint32Array(0),
+    };
     this.group.write(root);
     this.rootInFlight = null;
   }
@@ -213,7 +228,8 @@ export class ShadowVolume {
     const used = new Set<number>();
     for (const image of kept) for (const v of image.table) if (v !== UNMAPPED) used.add(v);
     const out: number[] = [];
-    for (let v = this.layout.dataStart; v < this.layout.vbnLimit && out.length < count; v++) if (!used.has(v)) out.push(v);
+    for (let v = this.layout.dataStart; v < this.layout.vbnLimit && out.length < count; v++)
+      if (!used.has(v)) out.push(v);
     if (out.length < count) throw new VolumeError(`shadow volume: out of space (${count} blocks wanted)`);
     return out;
   }

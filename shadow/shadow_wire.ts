@@ -1,6 +1,5 @@
-// The shadow-paging target's wire format: a binary frame (magic, length, CRC-32, type, fields) per message.
-// Fault model: the network may corrupt, truncate, duplicate, reorder or lose frames; a frame whose length
-// or CRC does not check out decodes to null and is dropped, never applied.
+// The shadow-paging wire format: one binary frame (magic, length, CRC-32, type, fields) per message.
+// Fault model: frames corrupted, truncated, duplicated, reordered or lost; a bad frame decodes to null, never applied.
 
 import type { VbnBlock } from '../impl/raid.ts';
 import { crc32, getU32, setU32 } from './shadow_checksum.ts';
@@ -13,7 +12,13 @@ export type Message =
   /** Source -> destination, while out of sync: which CP does your mirror hold? Fences older sessions. */
   | { readonly type: 'hello'; readonly session: number }
   | { readonly type: 'status'; readonly session: number; readonly mirrorCp: number }
-  | { readonly type: 'entry'; readonly session: number; readonly seq: number; readonly lba: number; readonly data: Uint8Array }
+  | {
+      readonly type: 'entry';
+      readonly session: number;
+      readonly seq: number;
+      readonly lba: number;
+      readonly data: Uint8Array;
+    }
   | { readonly type: 'log-ack'; readonly session: number; readonly seq: number }
   /** The VBN updates of CP `cp` on top of the mirror's CP `baseCp` (NO_BASE: on top of nothing), root last. */
   | {
@@ -30,7 +35,7 @@ const TYPES = ['hello', 'status', 'entry', 'log-ack', 'cp-sync', 'confirm'] as c
 
 function u32s(...xs: number[]): Uint8Array {
   const b = new Uint8Array(4 * xs.length);
-  xs.forEach((x, i) => setU32(b, 4 * i, x));
+  for (let i = 0; i < xs.length; i++) setU32(b, 4 * i, xs[i]!);
   return b;
 }
 
