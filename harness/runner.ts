@@ -286,7 +286,14 @@ export class Run {
     }
     // Checkers first: the model's milestones of this step are there for the `sometimes` properties.
     for (const c of this.checkers) {
-      const m = c.afterStep(h);
+      let m: ReturnType<LockstepChecker['afterStep']>;
+      try {
+        m = c.afterStep(h);
+      } catch (e) {
+        // A checker reads the target (images, log files, reads): a throw there is most likely the
+        // target's, but the message says both, since the checker's own code runs there too.
+        m = `the check threw while reading the target: ${e instanceof Error ? e.message : String(e)}`;
+      }
       if (typeof m === 'string') return { property: c.name, message: m, step: at, phase };
       if (m !== null) return { ...m, step: at, phase };
     }
