@@ -2,7 +2,13 @@
 // (LBA -> write id) of every CP the primary committed, the observation before and after each step.
 // Properties read it; only the runner writes it. Everything here comes through the target interface.
 
-import type { NodeId, Observation, RelationshipState, TargetInstance } from './target.ts';
+import {
+  type NodeId,
+  type Observation,
+  type RelationshipState,
+  relationshipsOfStep,
+  type TargetInstance,
+} from './target.ts';
 import type { World, WorldAction } from './world.ts';
 import { writeIdOf } from './write_identity.ts';
 
@@ -16,7 +22,7 @@ export interface AckRecord {
   readonly ok: boolean;
   /** The relationship the source reported in the observation before the step that acknowledged it. */
   readonly relationshipBefore: RelationshipState;
-  /** True when the relationship was in sync both before and after that step: an in-sync acknowledgement. */
+  /** True when the relationship was in sync throughout that step (rule O5): an in-sync acknowledgement. */
   readonly inSync: boolean;
   /** The world answered for a server that went down; the target said nothing. */
   readonly byWorld: boolean;
@@ -51,7 +57,10 @@ export interface SourceHistory {
   bytesThisStep: number;
   /** The mirror's image when the relationship last left 'in-sync'. */
   mirrorImageAtOutOfSync: Image | null;
-  /** How many writes the world had issued (all sources) when the relationship last left 'in-sync'. */
+  /**
+   * Where in the world's writes (all sources) the entries a resync may send begin, as of the
+   * relationship last leaving 'in-sync': `firstUnconfirmedWrite` then.
+   */
   writesAtOutOfSync: number;
   /** The live VBNs found equal at the last CP boundary check. */
   comparedLive: Set<number>;
@@ -130,8 +139,12 @@ export class History {
     for (; this.answered < answers.length; this.answered++) {
       const w = this.world.writeRecord(answers[this.answered]!)!;
       const ok = w.outcome!.ok;
-      const rel = this.before.sources[w.source]?.relationship ?? 'out-of-sync';
-      const inSync = rel === 'in-sync' && this.after.sources[w.source]?.relationship === 'in-sync';
+      const b = this.before.sources[w.source];
+      const a = this.after.sources[w.source];
+      const rel = b?.relationship ?? 'out-of-sync';
+      // In sync throughout the step, excursions the target showed (rule O5) included.
+      const inSync =
+        b !== undefined && a !== undefined && relationshipsOfStep(b, a).every((r) => r === 'in-sync');
       const ack = {
         writeId: w.writeId,
         source: w.source,
@@ -188,20 +201,46 @@ export class History {
       h.mirrorImageStep = this.stepIndex;
       h.writesAtMirrorImage = this.world.writes.length;
     }
-    if (a.relationship === 'resyncing' && b.relationship !== 'resyncing') h.resyncAttempts++;
-    if (b.relationship === 'in-sync' && a.relationship !== 'in-sync') {
-      h.resyncAttempts = 0;
+    // Each move of the step (rule O5), in order: a step may leave in sync and start a resync.
+    const path = relationshipsOfStep(b, a);
+    for (let i = 1; i < path.length; i++) {
+      if (path[i] === 'resyncing') h.resyncAttempts++;
+      if (path[i - 1] !== 'in-sync') continue;
+      h.resyncAttempts = path[i] === 'resyncing' ? 1 : 0;
       h.bytesSinceOutOfSync = 0;
       h.messagesSinceOutOfSync = 0;
       h.mirrorImageAtOutOfSync = h.mirrorImage;
       h.writesAtOutOfSyncImage = h.writesAtMirrorImage;
-      h.writesAtOutOfSync = this.world.writes.length;
+      h.writesAtOutOfSync = this.firstUnconfirmedWrite(id);
     }
     // Down without a crash action of its own: an armed power cut fired in the middle of some work.
     if (b.up && !a.up && this.action?.kind !== 'crash') this.midOperationCrashes.add(id);
     h.bytesSinceOutOfSync += bytes;
     h.messagesSinceOutOfSync += messages;
     h.bytesThisStep = bytes;
+  }
+
+  /**
+   * Rule L3's "writes accepted since the link was lost": the earliest of `id`'s writes whose log entry
+   * may not have reached the destination, as an index into the world's writes. A write counts while it
+   * is unanswered or no round trip followed it (harness/causality.ts); in semi-sync mode the
+   * `semiSyncMaxLagEntries` acknowledged before those too, since they may lag.
+   */
+  private firstUnconfirmedWrite(id: NodeId): number {
+    const writes = this.world.writes;
+    const confirmed = this.world.causality.confirmedTo(id);
+    const spec = this.world.spec;
+    let lagAllowed =
+      spec.sources.find((s) => s.id === id)?.mode === 'semi-sync' ? spec.semiSyncMaxLagEntries : 0;
+    let first = writes.length;
+    for (let i = writes.length - 1; i >= 0; i--) {
+      const w = writes[i]!;
+      if (w.source !== id) continue;
+      if (w.outcome === undefined || w.sendsAtIssue >= confirmed) first = i;
+      else if (lagAllowed-- > 0) first = i;
+      else break;
+    }
+    return first;
   }
 
   /** The mirror's image was read in this step: it is of a CP no check has judged yet. */

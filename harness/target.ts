@@ -98,6 +98,12 @@ export interface SourceObservation {
   readonly cpInProgress: boolean;
   /** Client writes received and neither acknowledged nor failed yet (stalled or waiting for the mirror). */
   readonly pendingWrites: number;
+  /**
+   * Optional (rule O5): the relationship states this source passed through during the step, in order,
+   * after the one the previous observation showed; the last is `relationship`. Leave it out, or empty,
+   * when the relationship moved at most once, straight to `relationship`.
+   */
+  readonly relationshipPath?: readonly RelationshipState[];
 }
 
 export interface Observation {
@@ -160,7 +166,9 @@ export interface LogRecord {
  *   deadline leaves no other way to answer a sync write in a partition.
  * - L3 A resync sends at most: per attempt, the blocks whose contents differ between the mirror's
  *   committed image and the primary's, plus `resyncMetadataBlocks(spec)` blocks of metadata; plus
- *   the log entries of writes accepted since the link was lost, twice; each block may carry
+ *   twice the log entries of the writes whose entries may not have reached the destination when the
+ *   source left in sync (unanswered, or with no answer from the destination since they were accepted;
+ *   in semi-sync mode `semiSyncMaxLagEntries` more) and of every write accepted since; each block may carry
  *   `MESSAGE_OVERHEAD_BYTES` of framing and each message as much again.
  *
  * Reads, log files, failover
@@ -179,6 +187,11 @@ export interface LogRecord {
  * - O2 After failover both the source's and the promoted volume's relationship read 'failed-over'.
  * - O3 `pendingWrites` counts writes received and not yet answered, stalled ones included.
  * - O4 A media write that threw PowerLoss may have landed whole, torn, or not at all: the media decide.
+ * - O5 A relationship that changed more than once in one step (out of sync, resyncing, out of sync
+ *   again in one tick) shows the states it passed through in `relationshipPath`; acknowledgements of
+ *   that step are then judged against every state of the path, in some order. Without a path, the
+ *   step is judged as a move straight from the previous observation's state to this one's (along in
+ *   sync, out of sync, resyncing, in sync), and an acknowledgement only one excursion allows fails.
  */
 /**
  * A4: a write is answered within this many ticks while its server stays up. A stalled write waits for
@@ -203,6 +216,18 @@ export function queuedDeadlineTicks(spec: WorldSpec, source: NodeId, ahead: numb
  */
 export function resyncMetadataBlocks(spec: WorldSpec, source: SourceSpec): number {
   return 4 + 2 * Math.ceil((source.lbaCount * 8) / spec.blockBytes);
+}
+
+/**
+ * O5: the relationship states one step passed through, from the one `prev` showed to the one `next`
+ * shows, consecutive repeats dropped. A target that gives no `relationshipPath` moved straight.
+ */
+export function relationshipsOfStep(prev: SourceObservation, next: SourceObservation): RelationshipState[] {
+  const out: RelationshipState[] = [prev.relationship];
+  const path = next.relationshipPath?.length ? next.relationshipPath : [next.relationship];
+  // A path that does not end where the observation does still ends there (the model then refuses it).
+  for (const r of [...path, next.relationship]) if (r !== out[out.length - 1]) out.push(r);
+  return out;
 }
 
 /** L3: framing allowed per block and per message. */

@@ -142,6 +142,28 @@ describe('observation events', () => {
     expect(confirm.ok && confirm.mismatches).toEqual([]);
   });
 
+  it('an excursion inside one step (rule O5): shown as a path, judged at every state of it', () => {
+    // The link was down long enough to time out and is back: in one tick the strict-sync source goes
+    // out of sync, fails its waiting write, resyncs (nothing differs) and is in sync again.
+    const s = model('strict-sync', [
+      { type: 'PARTITION' },
+      { type: 'WRITE', lba: 0, writeId: 1 },
+      { type: 'HEAL' },
+    ]);
+    const prev = obs({ pendingWrites: 1 });
+    const path = ['out-of-sync', 'resyncing', 'in-sync'] as const;
+    const shown = observe(s, prev, obs({ relationshipPath: path }), [ack(1, false)]);
+    expect(types(shown.events)).toEqual(['REL_OUT_OF_SYNC', 'REL_RESYNCING', 'REL_IN_SYNC', 'WRITE_FAILED']);
+    if (!shown.ok) throw new Error(shown.reason);
+    // The first order enabled: a strict-sync write fails out of sync or resyncing, never in sync.
+    expect(types(shown.order)).toEqual(['REL_OUT_OF_SYNC', 'REL_RESYNCING', 'WRITE_FAILED', 'REL_IN_SYNC']);
+    expect(shown.mismatches).toEqual([]);
+    // The same step without the path reads as a strict-sync write failed in sync: refused.
+    const hidden = observe(s, prev, obs({}), [ack(1, false)]);
+    expect(types(hidden.events)).toEqual(['WRITE_FAILED']);
+    expect(hidden.ok).toBe(false);
+  });
+
   it('a restart with its recovery CP; a down source reads as out of sync', () => {
     const s = model('semi-sync', [{ type: 'CRASH_SOURCE' }, { type: 'RESTART_SOURCE' }]);
     const down = obs({ up: false, relationship: 'out-of-sync' });

@@ -172,6 +172,19 @@ function relationshipEvents(
   const to = shownRelationship(next);
   if (!next.up && to !== 'failed-over')
     return busy && (from === 'in-sync' || from === 'resyncing') ? [EVENT_OF['out-of-sync']] : [];
+  // Rule O5: a step that passed through several states shows them; each move is read on its own.
+  const path = next.up && next.relationshipPath?.length ? next.relationshipPath : [to];
+  const out: ObservationEvent[] = [];
+  let at = from;
+  for (const r of path) {
+    out.push(...relationshipMove(at, r));
+    at = r;
+  }
+  return out;
+}
+
+/** The events of one move from `from` to `to`, along the cycle where it skips states. */
+function relationshipMove(from: RelationshipState, to: RelationshipState): ObservationEvent[] {
   if (from === to) return [];
   if (to === 'out-of-sync' || to === 'failed-over' || from === 'failed-over') return [EVENT_OF[to]];
   const cycle: readonly RelationshipState[] = ['in-sync', 'out-of-sync', 'resyncing'];

@@ -5,13 +5,30 @@
 // except the relationship state, and rule L1 holds that to the faults the harness injected.
 
 import type { History } from '../harness/history.ts';
-import { answerDeadlineTicks, DESTINATION, type NodeId, queuedDeadlineTicks } from '../harness/target.ts';
+import {
+  answerDeadlineTicks,
+  DESTINATION,
+  type NodeId,
+  queuedDeadlineTicks,
+  type RelationshipState,
+  relationshipsOfStep,
+} from '../harness/target.ts';
 import type { WriteRecord } from '../harness/world.ts';
 import type { Property } from './properties.ts';
 
 const modeOf = (h: History, id: NodeId) => h.world.spec.sources.find((s) => s.id === id)!.mode;
-const inSyncThroughout = (h: History, id: NodeId) =>
-  h.before.sources[id]?.relationship === 'in-sync' && h.after.sources[id]?.relationship === 'in-sync';
+/** The relationship states source `id` passed through in this step (rule O5). */
+const stepPath = (h: History, id: NodeId): RelationshipState[] =>
+  relationshipsOfStep(h.before.sources[id]!, h.after.sources[id]!);
+const inSyncThroughout = (h: History, id: NodeId) => stepPath(h, id).every((r) => r === 'in-sync');
+/** The state the step left for out of sync from, if it went out of sync (rule O5: at any move). */
+const leftForOutOfSync = (h: History, id: NodeId): RelationshipState | undefined => {
+  const path = stepPath(h, id);
+  for (let i = 1; i < path.length; i++)
+    if (path[i] === 'out-of-sync' && (path[i - 1] === 'in-sync' || path[i - 1] === 'resyncing'))
+      return path[i - 1];
+  return undefined;
+};
 
 /** Per-run bookkeeping a property keeps in the History. */
 function scratch<T>(h: History, name: string, make: () => T): T {
@@ -112,8 +129,9 @@ const outOfSyncOnlyAfterAFault: Property = {
     for (const s of h.world.spec.sources) {
       const b = h.before.sources[s.id]!;
       const a = h.after.sources[s.id]!;
-      if (!b.up || !a.up || a.relationship !== 'out-of-sync') continue;
-      if (b.relationship !== 'in-sync' && b.relationship !== 'resyncing') continue;
+      if (!b.up || !a.up) continue;
+      const from = leftForOutOfSync(h, s.id);
+      if (from === undefined) continue;
       const lastFault = Math.max(
         h.world.network.lastFaultTick(s.id, DESTINATION),
         h.world.powerEventTick.get(DESTINATION) ?? Number.NEGATIVE_INFINITY,
@@ -122,7 +140,7 @@ const outOfSyncOnlyAfterAFault: Property = {
         h.after.destinationUp ? Number.NEGATIVE_INFINITY : h.world.now,
       );
       if (h.world.now - lastFault > window)
-        return `${s.id}: went out of sync (was ${b.relationship}) at tick ${h.world.now}, but the link and the destination had no fault since tick ${Number.isFinite(lastFault) ? lastFault : 'the start'} (window ${window} ticks)`;
+        return `${s.id}: went out of sync (was ${from}) at tick ${h.world.now}, but the link and the destination had no fault since tick ${Number.isFinite(lastFault) ? lastFault : 'the start'} (window ${window} ticks)`;
     }
     return null;
   },
@@ -184,10 +202,7 @@ const wentOutOfSync: Property = {
   check: (h) =>
     h.world.spec.sources.some(
       (s) =>
-        h.before.sources[s.id]!.up &&
-        h.after.sources[s.id]!.up &&
-        h.before.sources[s.id]!.relationship === 'in-sync' &&
-        h.after.sources[s.id]!.relationship === 'out-of-sync',
+        h.before.sources[s.id]!.up && h.after.sources[s.id]!.up && leftForOutOfSync(h, s.id) === 'in-sync',
     ),
 };
 
