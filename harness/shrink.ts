@@ -1,0 +1,98 @@
+// A second shrinking pass, after fast-check's: fast-check shrinks the schedule it drew (fewer actions,
+// smaller numbers), but it cannot see that two adjacent `tick`s are one, that an action changed nothing,
+// or that a `tick 9` needs only 3. This pass works on the executed schedule, with the property that
+// failed as its oracle: a candidate is kept only if it fails the same property (a shorter schedule
+// that fails something else is another bug, not this one's counterexample).
+//
+// Deterministic: candidates are tried in a fixed order, each run is a pure function of the schedule.
+// Bounded: at most `maxRuns` runs, so a slow target cannot make shrinking endless.
+
+import type { Schedule } from './schedule.ts';
+import type { WorldAction } from './world.ts';
+
+export interface PolishOptions {
+  /** Runs the candidate; true when it fails the same property. */
+  readonly fails: (schedule: Schedule) => boolean;
+  /** Candidate runs at most (default 2,000). */
+  readonly maxRuns?: number;
+}
+
+export interface PolishResult {
+  readonly schedule: Schedule;
+  /** Candidate runs made. */
+  readonly runs: number;
+}
+
+const DEFAULT_MAX_RUNS = 2_000;
+
+/**
+ * Shortens a failing schedule to a local minimum: no two adjacent ticks, no action that can be
+ * dropped, no tick count that can be lowered, each while the same property fails. Repeats the passes
+ * until none changes anything (or the run budget is spent).
+ */
+export function polish(schedule: Schedule, options: PolishOptions): PolishResult {
+  const budget = options.maxRuns ?? DEFAULT_MAX_RUNS;
+  let runs = 0;
+  const fails = (actions: readonly WorldAction[]): boolean => {
+    if (runs >= budget) return false;
+    runs++;
+    return options.fails({ ...schedule, actions });
+  };
+  // Merging gives the same run (the runner steps a `tick a+b` one tick at a time, as `tick a, tick b`);
+  // checked once anyway, so that a runner that ever tells them apart cannot produce a counterexample
+  // that no longer fails. Without it, candidates keep their ticks apart.
+  const merged = mergeTicks(schedule.actions);
+  const merge =
+    merged.length === schedule.actions.length || fails(merged)
+      ? mergeTicks
+      : (a: readonly WorldAction[]) => a.slice();
+  let actions = merge(schedule.actions);
+  for (let changed = true; changed && runs < budget; ) {
+    changed = false;
+    // Drop actions, last first: later actions depend on earlier ones more often than the reverse.
+    for (let i = actions.length - 1; i >= 0 && runs < budget; i--) {
+      const candidate = merge([...actions.slice(0, i), ...actions.slice(i + 1)]);
+      if (fails(candidate)) {
+        actions = candidate;
+        changed = true;
+        i = Math.min(i, actions.length);
+      }
+    }
+    // Lower each tick count, by bisection on the smallest that still fails.
+    for (let i = 0; i < actions.length && runs < budget; i++) {
+      const a = actions[i]!;
+      if (a.kind !== 'tick' || a.ticks <= 1) continue;
+      let lo = 1;
+      let hi = a.ticks;
+      while (lo < hi && runs < budget) {
+        const mid = Math.floor((lo + hi) / 2);
+        const candidate = withTicks(actions, i, mid);
+        if (fails(candidate)) hi = mid;
+        else lo = mid + 1;
+      }
+      if (hi < a.ticks) {
+        actions = withTicks(actions, i, hi);
+        changed = true;
+      }
+    }
+  }
+  return { schedule: { ...schedule, actions }, runs };
+}
+
+/** Adjacent ticks as one: `tick 3, tick 4` is `tick 7`. */
+export function mergeTicks(actions: readonly WorldAction[]): WorldAction[] {
+  const out: WorldAction[] = [];
+  for (const a of actions) {
+    const last = out[out.length - 1];
+    if (a.kind === 'tick' && last?.kind === 'tick')
+      out[out.length - 1] = { kind: 'tick', ticks: last.ticks + a.ticks };
+    else out.push(a);
+  }
+  return out;
+}
+
+function withTicks(actions: readonly WorldAction[], i: number, ticks: number): WorldAction[] {
+  const out = actions.slice();
+  out[i] = { kind: 'tick', ticks };
+  return out;
+}
