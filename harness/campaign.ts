@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { type LockstepChecker, type RunResult, runSchedule, type Violation } from './runner.ts';
 import { describeAction, type Schedule, type ScheduleOptions, scheduleArb } from './schedule.ts';
+import { polish } from './shrink.ts';
 import type { ConformanceTarget } from './target.ts';
 import type { WorldAction } from './world.ts';
 
@@ -112,18 +113,26 @@ export function runCampaign(target: ConformanceTarget, options: CampaignOptions)
   };
 }
 
-function toCounterexample(
+/** Runs a failing schedule again with the trace on and packages it (harness/campaign_share.ts uses it too). */
+export function toCounterexample(
   target: ConformanceTarget,
   schedule: Schedule,
   seed: number,
   path: string,
   options: CampaignOptions,
 ): Counterexample {
-  const result = runSchedule(target, schedule, {
-    trace: true,
-    livenessTicks: LIVENESS_TICKS,
-    checkers: options.checkers?.() ?? [],
-  });
+  const run = (s: Schedule, trace: boolean) =>
+    runSchedule(target, s, { trace, livenessTicks: LIVENESS_TICKS, checkers: options.checkers?.() ?? [] });
+  // fast-check's shrink is done; harness/shrink.ts polishes what ran (adjacent ticks merged, actions
+  // that change nothing dropped, tick counts lowered), keeping only what fails the same property.
+  let final = schedule;
+  const first = run(schedule, false);
+  const found = first.violation?.property;
+  if (found !== undefined && options.shrink !== false) {
+    const executed = { ...schedule, actions: first.executed.slice(0, first.safetySteps) };
+    final = polish(executed, { fails: (s) => run(s, false).violation?.property === found }).schedule;
+  }
+  const result = run(final, true);
   const v = result.violation ?? {
     property: 'unknown',
     message: 'the failure did not reproduce with the trace on',
@@ -139,8 +148,8 @@ function toCounterexample(
     seed,
     path,
     schedule: {
-      config: schedule.config,
-      seed: schedule.seed,
+      config: final.config,
+      seed: final.seed,
       actions: result.executed.slice(0, result.safetySteps),
       livenessTicks: LIVENESS_TICKS,
     },
