@@ -104,7 +104,12 @@ export class ShadowDestination {
     };
     switch (msg.type) {
       case 'hello':
-        return reply({ type: 'status', session: msg.session, mirrorCp: m.committed.cp });
+        return reply({
+          type: 'status',
+          session: msg.session,
+          mirrorCp: m.committed.cp,
+          mirrorSlot: m.committed.slot,
+        });
       case 'entry': {
         const covered = m.committed.coveredSeq;
         const logged =
@@ -121,6 +126,12 @@ export class ShadowDestination {
         const L = m.volume.layout;
         if (msg.rootVbn % L.slotBlocks !== 0 || msg.rootVbn >= L.dataStart) return;
         if (msg.blocks.some((b) => b.vbn >= L.vbnLimit || b.data.length !== L.blockBytes)) return;
+        // Shadow paging: the committed image is the one a power cut falls back to (mount takes the
+        // highest valid root), so no write of a transfer may change its root, table or data before the
+        // new root is durable. The source allocates around every image the mirror may hold, so a
+        // transfer that would is a source that lost track of this mirror: refused (never confirmed),
+        // rather than risking a mirror with no valid root, or a root over other data, after a cut.
+        if (m.volume.overwritesImage(m.committed, msg.blocks)) return;
         m.volume.applyBlocks(msg.blocks, msg.rootVbn, msg.cp);
         const image = m.volume.readSlot(msg.rootVbn / L.slotBlocks);
         if (!image || image.cp !== msg.cp) return;

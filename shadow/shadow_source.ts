@@ -375,7 +375,8 @@ export class ShadowSource {
     if (m.session !== this.session) return; // An answer to an older session: its requests were settled.
     switch (m.type) {
       case 'status':
-        if (this.relationship === 'out-of-sync' && !this.cpInProgress) this.startResync(m.mirrorCp);
+        if (this.relationship === 'out-of-sync' && !this.cpInProgress)
+          this.startResync(m.mirrorCp, m.mirrorSlot);
         break;
       case 'log-ack': {
         if (!this.outstanding.delete(m.seq)) break;
@@ -405,18 +406,28 @@ export class ShadowSource {
     this.pump();
   }
 
-  /** The destination (fenced to this session) holds CP `mirrorCp`: ship one CP on top of it. */
-  private startResync(mirrorCp: number): void {
-    const known = this.images.get(mirrorCp);
-    // No common image (never expected: the mirror only holds CPs we kept): ship the whole image.
+  /**
+   * The destination (fenced to this session) holds CP `mirrorCp`, its root in `mirrorSlot`: ship one CP
+   * on top of it. The mirror only holds CPs this source kept (every root pins the images the mirror may
+   * hold, CP 0's included), so the image is known unless that bookkeeping was lost.
+   */
+  private startResync(mirrorCp: number, mirrorSlot: number): void {
+    const image = this.images.get(mirrorCp);
+    const known = image && image.slot === mirrorSlot ? image : undefined;
+    // No common image: ship the whole image.
     this.mirrorMay = known ? [mirrorCp] : [];
     this.relationship = 'resyncing';
     this.resyncConfirmed = false;
     if (known) return this.startCp();
-    this.startFullResync();
+    this.startFullResync(mirrorSlot);
   }
 
-  private startFullResync(): void {
+  /**
+   * A whole image on top of a mirror CP we do not know. Its slot avoids the mirror's committed root
+   * too (`mirrorSlot`): that root is what a cut in the middle of the transfer falls back to, and the
+   * mirror refuses a transfer that would overwrite any block of its committed image.
+   */
+  private startFullResync(mirrorSlot: number): void {
     this.cpInProgress = true;
     this.frozen = this.active;
     this.frozenLastSeq = this.nextSeq - 1;
@@ -426,7 +437,7 @@ export class ShadowSource {
     this.lastCpStart = this.ticks;
     const base = this.committed;
     const kept = this.kept();
-    const slot = this.volume.freeSlot(kept);
+    const slot = this.volume.freeSlot(kept, [mirrorSlot]);
     const cp = base.cp + 2;
     const { image, blocks } = this.volume.commitWrites(
       base,

@@ -9,7 +9,10 @@ import { touchEveryDisk } from './shadow_disks.ts';
 const ROOT_MAGIC = 0x53485257; // 'SHRW'
 /** Four slots: the committed image, up to two images the mirror may hold, and the one being written. */
 export const SLOTS = 4;
-/** At most this many pinned images are listed in a root (the committed one is never listed). */
+/**
+ * At most this many pinned images are listed in a root: the images the mirror may hold when the root was
+ * written, the root's own image among them when its CP is being shipped (and at format: CP 0).
+ */
 const MAX_PINNED = 3;
 /** Table entry 0 means "never written" (VBN 0 is slot 0's root, never a data block). */
 const UNMAPPED = 0;
@@ -69,7 +72,14 @@ export class ShadowVolume {
     this.layout = layout;
   }
 
-  /** CP 0: an empty image in slot 0, the same bytes on the primary and on the mirror. */
+  /**
+   * CP 0: an empty image in slot 0, the same bytes on the primary and on the mirror. Its root pins
+   * itself, because the mirror holds CP 0 from format on: a source that restarts before its first CP
+   * sync is confirmed must still know that, or it would drop CP 0 at its next CP, find the mirror's CP
+   * unknown and ship a full image into a slot it thinks free, which on the mirror is slot 0, the only
+   * valid root there, overwritten (table first) before the new root is durable. A power cut in between
+   * left the mirror with no valid root in any slot.
+   */
   format(): Image {
     touchEveryDisk(this.group);
     const image: Image = {
@@ -77,7 +87,7 @@ export class ShadowVolume {
       slot: 0,
       coveredSeq: 0,
       promoted: false,
-      pinned: [],
+      pinned: [{ slot: 0, cp: 0 }],
       table: new Uint32Array(this.layout.lbaCount),
     };
     this.writeSlot(image);
@@ -209,6 +219,32 @@ export class ShadowVolume {
     return vbn === UNMAPPED ? new Uint8Array(this.layout.blockBytes) : this.group.read(vbn);
   }
 
+  /**
+   * Whether writing `blocks` would change a block `image` uses (its root, its table, a data block it
+   * maps) before a new root is durable. A power cut after any media write may leave it landed, torn or
+   * not (rule O4), so a volume that did so could lose `image` with nothing newer to mount: no valid root
+   * in any slot, or a root whose data is no CP image. A block that holds the same bytes already changes
+   * nothing, torn or whole; one that cannot be read counts as changed.
+   */
+  overwritesImage(image: Image, blocks: readonly VbnBlock[]): boolean {
+    const L = this.layout;
+    const base = image.slot * L.slotBlocks;
+    const data = new Set<number>();
+    for (const v of image.table) if (v !== UNMAPPED) data.add(v);
+    for (const b of blocks) {
+      const inSlot = b.vbn >= base && b.vbn < base + L.slotBlocks;
+      if (!inSlot && !data.has(b.vbn)) continue;
+      try {
+        const old = this.group.read(b.vbn);
+        if (old.length !== b.data.length || old.some((x, i) => x !== b.data[i])) return true;
+      } catch (e) {
+        if (e instanceof RaidFailure) return true;
+        throw e;
+      }
+    }
+    return false;
+  }
+
   liveVbns(image: Image): number[] {
     const out = new Set<number>();
     const base = image.slot * this.layout.slotBlocks;
@@ -217,9 +253,9 @@ export class ShadowVolume {
     return [...out].sort((a, b) => a - b);
   }
 
-  /** A slot no kept image uses. */
-  freeSlot(kept: readonly Image[]): number {
-    for (let s = 0; s < SLOTS; s++) if (!kept.some((i) => i.slot === s)) return s;
+  /** A slot no kept image uses, nor any of `also` (slots known to hold a root kept elsewhere). */
+  freeSlot(kept: readonly Image[], also: readonly number[] = []): number {
+    for (let s = 0; s < SLOTS; s++) if (!kept.some((i) => i.slot === s) && !also.includes(s)) return s;
     throw new VolumeError('shadow volume: no free slot');
   }
 

@@ -11,7 +11,13 @@ export const NO_BASE = 0xffffffff;
 export type Message =
   /** Source -> destination, while out of sync: which CP does your mirror hold? Fences older sessions. */
   | { readonly type: 'hello'; readonly session: number }
-  | { readonly type: 'status'; readonly session: number; readonly mirrorCp: number }
+  /** The mirror's committed CP and the slot of its root: a transfer must never be written there. */
+  | {
+      readonly type: 'status';
+      readonly session: number;
+      readonly mirrorCp: number;
+      readonly mirrorSlot: number;
+    }
   | {
       readonly type: 'entry';
       readonly session: number;
@@ -46,7 +52,7 @@ export function encode(m: Message): Uint8Array {
       parts.push(u32s(m.session));
       break;
     case 'status':
-      parts.push(u32s(m.session, m.mirrorCp));
+      parts.push(u32s(m.session, m.mirrorCp, m.mirrorSlot));
       break;
     case 'entry':
       parts.push(u32s(m.session, m.seq, m.lba, m.data.length), m.data);
@@ -104,7 +110,7 @@ export function decode(bytes: Uint8Array): Message | null {
         m = { type, session: u() };
         break;
       case 'status':
-        m = { type, session: u(), mirrorCp: u() };
+        m = { type, session: u(), mirrorCp: u(), mirrorSlot: u() };
         break;
       case 'entry': {
         const session = u();
