@@ -5,7 +5,7 @@
 
 import { checkLogFile, checkRead, recordPromotedImage } from '../model/abstract_data.ts';
 import { type CpMilestones, cpObligations, type Finding } from '../model/cp_obligations.ts';
-import type { EnvironmentEvent, Side } from '../model/events.ts';
+import type { EnvironmentEvent, ModelEvent, Side } from '../model/events.ts';
 import {
   beginModelStep,
   enabledIn,
@@ -17,6 +17,7 @@ import {
 } from '../model/lockstep.ts';
 import { brokenAlways } from '../model/properties.ts';
 import { type AckEffect, compare, observationEvents } from '../model/refinement.ts';
+import type { ModelSnapshot } from '../model/statechart.ts';
 import type { History } from './history.ts';
 import type { LockstepChecker } from './runner.ts';
 import type { NodeId } from './target.ts';
@@ -33,13 +34,25 @@ export function cpMilestonesOf(h: History): CpMilestones {
   return m;
 }
 
-export function modelCheckers(): LockstepChecker[] {
-  return [new ModelChecker()];
+/**
+ * Told of the events the model took in one relationship, in the order it took them, and the
+ * snapshot it took them from (harness/campaign_coverage.ts replays them to see what was visited).
+ */
+export type ModelEventsObserver = (
+  source: NodeId,
+  from: ModelSnapshot,
+  events: readonly ModelEvent[],
+) => void;
+
+export function modelCheckers(onEvents?: ModelEventsObserver): LockstepChecker[] {
+  return [new ModelChecker(onEvents)];
 }
 
 export class ModelChecker implements LockstepChecker {
   readonly name = 'model-refinement';
   private models: Map<NodeId, ModelState> | null = null;
+
+  constructor(private readonly onEvents?: ModelEventsObserver) {}
 
   /** The lockstep model of one relationship, once stepped: a path driver compares it with the path. */
   modelOf(source: NodeId): ModelState | undefined {
@@ -66,6 +79,7 @@ export class ModelChecker implements LockstepChecker {
       const out = step(models.get(source)!, event);
       if (!out.ok) return `${source}: ${out.reason}`;
       if (out.violations.length > 0) return `${source}: ${out.violations[0]}`;
+      this.onEvents?.(source, models.get(source)!.snapshot, [event]);
       models.set(source, out.state);
     }
     for (const [source, model] of models) {
@@ -82,16 +96,19 @@ export class ModelChecker implements LockstepChecker {
       const observed = stepObserved(model, observationEvents(prev, next, acks), this.facts(h, source));
       if (!observed.ok) return `${source}: ${observed.reason}`;
       if (observed.violations.length > 0) return `${source}: ${observed.violations[0]}`;
+      if (observed.order.length > 0) this.onEvents?.(source, model.snapshot, observed.order);
       let state = observed.state;
       // The power cut, now that the step's events are in: the source's, then the destination's.
       if (prev.up && !next.up) {
         const out = step(state, CRASH_SOURCE);
         if (!out.ok) return `${source}: ${out.reason}`;
+        this.onEvents?.(source, state.snapshot, [CRASH_SOURCE]);
         state = out.state;
       }
       if (h.before.destinationUp && !h.after.destinationUp) {
         const out = step(state, CRASH_DEST);
         if (!out.ok) return `${source}: ${out.reason}`;
+        this.onEvents?.(source, state.snapshot, [CRASH_DEST]);
         state = out.state;
       }
       models.set(source, state);
@@ -240,6 +257,12 @@ function environmentEvents(a: WorldAction, h: History, writeId: number): [NodeId
       return [[sourceOfGroup(a.node, a.group), { type: 'REPLACE_DISK', side: sideOf(a.node) }]];
     case 'failover':
       return [[a.source, { type: 'FAILOVER' }]];
+    // Faults of single messages and a slow link: the model's link stays connected, and what they
+    // allow a target (timeouts, out of sync) the model allows on any connected link.
+    case 'message-fault':
+    case 'slow':
+    case 'speed-up':
+      return [];
   }
 }
 

@@ -60,16 +60,34 @@ export function runSchedule(
   options: RunOptions = {},
 ): RunResult {
   const spec = specOf(schedule.config);
-  const world = new World({
-    spec,
-    target,
-    seed: schedule.seed,
-    trace: options.trace ?? false,
-    ...(schedule.config.linkFaults ? { linkFaults: schedule.config.linkFaults } : {}),
-  });
-  const run = new Run(world, options);
-  const violation =
-    run.safety(schedule.actions) ?? run.liveness(options.livenessTicks ?? DEFAULT_LIVENESS_TICKS);
+  let world: World;
+  let run: Run;
+  try {
+    world = new World({
+      spec,
+      target,
+      seed: schedule.seed,
+      trace: options.trace ?? false,
+      ...(schedule.config.linkFaults ? { linkFaults: schedule.config.linkFaults } : {}),
+    });
+    run = new Run(world, options);
+  } catch (e) {
+    // Booting, or the first observation after it, broke the interface: nothing ran.
+    const violation = exceptionViolation(e, 0, 'safety');
+    const none = { executed: [], safetySteps: 0, steps: 0, observedSteps: 0, ticks: 0 };
+    return { ok: false, violation, ...none, sometimes: new Set(), trace: [] };
+  }
+  let violation: Violation | null;
+  try {
+    violation = run.safety(schedule.actions) ?? run.liveness(options.livenessTicks ?? DEFAULT_LIVENESS_TICKS);
+  } catch (e) {
+    // What a step's own guard did not catch (a property or goal reading the target): still a verdict.
+    violation = exceptionViolation(
+      e,
+      run.executed.length,
+      run.safetySteps < run.executed.length ? 'liveness' : 'safety',
+    );
+  }
   return {
     ok: violation === null,
     ...(violation ? { violation } : {}),
@@ -81,6 +99,13 @@ export function runSchedule(
     sometimes: run.sometimes,
     trace: world.trace,
   };
+}
+
+/** An exception as a run's verdict: the target's when it broke the interface, else the harness's. */
+function exceptionViolation(e: unknown, step: number, phase: Violation['phase']): Violation {
+  if (e instanceof TargetError) return { property: 'target-contract', message: e.message, step, phase };
+  const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return { property: 'harness-error', message, step, phase };
 }
 
 /** Fault atlas: faults stay within what the system claims to survive. */
@@ -128,6 +153,12 @@ class Atlas {
         );
       case 'replace-disk':
         return w.isUp(a.node) && this.disk(a.node, a.group, a.index).isFailed;
+      case 'message-fault':
+        return w.nodes.includes(a.from) && w.nodes.includes(a.to) && a.from !== a.to;
+      case 'slow':
+        return !w.network.isSlow(a.source, 'dst') && a.ticks > w.spec.ackTimeoutTicks;
+      case 'speed-up':
+        return w.network.isSlow(a.source, 'dst');
       case 'failover':
         return (
           !w.isUp(a.source) &&
@@ -207,11 +238,16 @@ export class Run {
   liveness(ticks: number): Violation | null {
     const w = this.world;
     for (const link of w.spec.sources)
-      if (w.network.isPartitioned(link.id, 'dst')) {
-        const v = this.step({ kind: 'heal', source: link.id }, 'liveness');
+      for (const heal of [
+        w.network.isPartitioned(link.id, 'dst') && { kind: 'heal' as const, source: link.id },
+        w.network.isSlow(link.id, 'dst') && { kind: 'speed-up' as const, source: link.id },
+      ]) {
+        if (!heal) continue;
+        const v = this.step(heal, 'liveness');
         if (v) return v;
       }
     for (const s of w.spec.sources) w.network.configureLink(s.id, 'dst', PERFECT_LINK);
+    w.network.clearAimed();
     for (const node of w.nodes) w.media[node]!.power.disarm();
     for (const node of w.nodes) {
       if (w.isUp(node) || this.atlas.isFailedOver(node)) continue;
@@ -290,6 +326,9 @@ export class Run {
       try {
         m = c.afterStep(h);
       } catch (e) {
+        // The world's own guard names a target that broke the interface (threw, or returned a malformed value).
+        if (e instanceof TargetError)
+          return { property: 'target-contract', message: e.message, step: at, phase };
         // A checker reads the target (images, log files, reads): a throw there is most likely the
         // target's, but the message says both, since the checker's own code runs there too.
         m = `the check threw while reading the target: ${e instanceof Error ? e.message : String(e)}`;
@@ -304,6 +343,8 @@ export class Run {
       try {
         m = p.check(h);
       } catch (e) {
+        if (e instanceof TargetError)
+          return { property: 'target-contract', message: e.message, step: at, phase };
         m = `the target threw while observed: ${e instanceof Error ? e.message : String(e)}`;
       }
       if (typeof m === 'string') return { property: p.name, message: m, step: at, phase };

@@ -5,9 +5,9 @@
 import fc from 'fast-check';
 import { disksFor } from '../impl/raid.ts';
 import { type PresetOptions, smallWorld } from './presets.ts';
-import type { LinkFaults } from './sim_network.ts';
+import type { LinkFaults, MessageFault } from './sim_network.ts';
 import type { Mode, NodeId, WorldSpec } from './target.ts';
-import type { WorldAction } from './world.ts';
+import { describeMessageFault, type WorldAction } from './world.ts';
 
 export interface ScheduleConfig {
   readonly preset: PresetOptions;
@@ -36,6 +36,10 @@ export interface Mix {
   readonly diskFault: number;
   readonly replace: number;
   readonly failover: number;
+  /** A fault aimed at one message (lose, duplicate, delay, stale copy, corrupt, truncate). */
+  readonly messageFault: number;
+  /** A link slower than the ack timeout, and its end. */
+  readonly slowLink: number;
 }
 
 export const DEFAULT_MIX: Mix = {
@@ -50,6 +54,8 @@ export const DEFAULT_MIX: Mix = {
   diskFault: 2,
   replace: 2,
   failover: 1,
+  messageFault: 3,
+  slowLink: 1,
 };
 
 export interface ScheduleOptions {
@@ -79,6 +85,8 @@ export function mixArb(): fc.Arbitrary<Mix> {
     diskFault: w(5),
     replace: w(4),
     failover: w(10),
+    messageFault: w(8),
+    slowLink: w(4),
   });
 }
 
@@ -162,8 +170,52 @@ export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> 
     },
     { weight: mix.replace, arbitrary: disk.map((d) => ({ kind: 'replace-disk' as const, ...d })) },
     { weight: mix.failover, arbitrary: fc.record({ kind: fc.constant('failover' as const), source }) },
+    {
+      weight: mix.messageFault,
+      arbitrary: fc
+        .record({
+          kind: fc.constant('message-fault' as const),
+          // Either way on the source's link: an entry or a CP sync lost, or its log-ack or confirm.
+          link: fc.tuple(source, fc.boolean()),
+          fault: messageFaultArb(spec),
+        })
+        .map(({ kind, link: [s, toDestination], fault }) => ({
+          kind,
+          from: toDestination ? s : ('dst' as const),
+          to: toDestination ? ('dst' as const) : s,
+          fault,
+        })),
+    },
+    {
+      weight: mix.slowLink,
+      arbitrary: fc.record({
+        kind: fc.constant('slow' as const),
+        source,
+        ticks: fc.integer({ min: spec.ackTimeoutTicks + 1, max: 2 * spec.ackTimeoutTicks + 4 }),
+      }),
+    },
+    { weight: mix.slowLink, arbitrary: fc.record({ kind: fc.constant('speed-up' as const), source }) },
   ];
   return fc.oneof(...weighted.filter((x) => x.weight > 0));
+}
+
+/** A fault for one message: delays up to past the ack timeout, stale copies from CPs ago. */
+function messageFaultArb(spec: WorldSpec): fc.Arbitrary<MessageFault> {
+  const timeout = spec.ackTimeoutTicks;
+  return fc.oneof(
+    fc.constant({ kind: 'lose' as const }),
+    fc.constant({ kind: 'duplicate' as const }),
+    fc.record({ kind: fc.constant('delay' as const), ticks: fc.integer({ min: 1, max: 2 * timeout + 4 }) }),
+    fc.record({
+      kind: fc.constant('stale' as const),
+      ticks: fc.integer({ min: spec.cpIntervalTicks, max: 6 * spec.cpIntervalTicks }),
+    }),
+    fc.record({
+      kind: fc.constant('corrupt' as const),
+      byte: fc.integer({ min: 0, max: spec.blockBytes + 64 }),
+    }),
+    fc.record({ kind: fc.constant('truncate' as const), bytes: fc.integer({ min: 0, max: 64 }) }),
+  );
 }
 
 export function scheduleArb(options: ScheduleOptions): fc.Arbitrary<Schedule> {
@@ -238,5 +290,11 @@ export function describeAction(a: WorldAction): string {
       return `${a.kind} ${a.node} ${a.group}[${a.index}]`;
     case 'latent-error':
       return `latent-error ${a.node} ${a.group}[${a.index}] dbn=${a.dbn}`;
+    case 'message-fault':
+      return describeMessageFault(a.from, a.to, a.fault);
+    case 'slow':
+      return `slow ${a.source} ${a.ticks} ticks`;
+    case 'speed-up':
+      return `speed-up ${a.source}`;
   }
 }

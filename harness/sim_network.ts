@@ -25,6 +25,24 @@ export interface LinkFaults {
   readonly reorderPercent: number;
 }
 
+/**
+ * A fault aimed at one message: the next one sent on a connection (from -> to) once it is aimed there
+ * (`SimNetwork.aim`). A schedule names it as an action, so a shrunk counterexample keeps "lose exactly
+ * this confirm" where a per-link rate could not. Every one counts as a link fault (rule L1).
+ * - lose: never delivered. duplicate: delivered twice.
+ * - delay: delivered `ticks` later than the link would have, out of order.
+ * - stale: delivered as usual, and a copy again `ticks` later (a message from an earlier CP).
+ * - corrupt: one byte flipped (at `byte` modulo the length). truncate: only the first `bytes` bytes
+ *   arrive (fewer than were sent). A target must reject both (harness/target.ts).
+ */
+export type MessageFault =
+  | { readonly kind: 'lose' }
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'delay'; readonly ticks: number }
+  | { readonly kind: 'stale'; readonly ticks: number }
+  | { readonly kind: 'corrupt'; readonly byte: number }
+  | { readonly kind: 'truncate'; readonly bytes: number };
+
 /** A link that only delays, by exactly one tick. */
 export const PERFECT_LINK: LinkFaults = {
   deliveryDelayTicksMin: 1,
@@ -39,6 +57,17 @@ export interface SimNetworkOptions {
   readonly nodes: readonly NodeId[];
   /** Faults of every link not configured otherwise; PERFECT_LINK when absent. */
   readonly defaults?: LinkFaults;
+  /** Told of each message the network drops, as it drops it (the world keeps them with its trace). */
+  readonly onDrop?: (m: DroppedMessage) => void;
+}
+
+/** A message that will never be delivered: cut by a partition, lost, or dropped by a crash of its receiver. */
+export interface DroppedMessage {
+  readonly id: number;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly duplicate: boolean;
+  readonly reason: 'partition' | 'loss' | 'crash';
 }
 
 export interface Delivery {
@@ -77,6 +106,8 @@ interface InFlight {
   readonly duplicate: boolean;
   /** 0 for a reordered message, which goes before in-order ones due the same tick; 1 otherwise. */
   readonly rank: 0 | 1;
+  /** Held back by an aimed delay, a stale copy or a slow link: its arrival is a link fault too (rule L1). */
+  readonly late: boolean;
 }
 
 /**
@@ -89,8 +120,13 @@ export class SimNetwork {
   private readonly prng: Prng;
   private readonly nodes: ReadonlySet<NodeId>;
   private readonly defaults: LinkFaults;
+  private readonly onDrop: ((m: DroppedMessage) => void) | undefined;
   private readonly linkFaults = new Map<string, LinkFaults>();
   private readonly partitioned = new Set<string>();
+  /** Per connection (`from>to`), faults aimed at its next messages, first aimed first applied. */
+  private readonly aimed = new Map<string, MessageFault[]>();
+  /** Links slowed to a fixed delay (`slow`), with the faults they had before. */
+  private readonly slowed = new Map<string, LinkFaults>();
   /** Messages by the tick they are due; a tick's bucket is taken whole when that tick comes. */
   private readonly due = new Map<number, InFlight[]>();
   /** Per connection, the latest tick anything on it is due: an in-order message is never due earlier. */
@@ -117,6 +153,7 @@ export class SimNetwork {
     this.prng = prng;
     this.nodes = new Set(options.nodes);
     this.defaults = checkFaults(options.defaults ?? PERFECT_LINK, 'defaults');
+    this.onDrop = options.onDrop;
   }
 
   get now(): number {
@@ -152,12 +189,19 @@ export class SimNetwork {
     if (this.partitioned.has(linkKey(from, to))) {
       this.counters.droppedByPartition++;
       this.noteFault(from, to);
+      this.onDrop?.({ id, from, to, duplicate: false, reason: 'partition' });
       return id;
     }
     const faults = this.faultsOf(from, to);
+    const aimed = this.aimed.get(`${from}>${to}`)?.shift();
+    if (aimed !== undefined) {
+      this.noteFault(from, to);
+      return this.sendWithFault(id, from, to, bytes, faults, aimed);
+    }
     if (this.draw(faults.lossPercent)) {
       this.counters.lost++;
       this.noteFault(from, to);
+      this.onDrop?.({ id, from, to, duplicate: false, reason: 'loss' });
       return id;
     }
     const reorder = this.draw(faults.reorderPercent);
@@ -175,11 +219,95 @@ export class SimNetwork {
     return id;
   }
 
+  /** Aims `fault` at the next message sent from `from` to `to` not yet aimed at. */
+  aim(from: NodeId, to: NodeId, fault: MessageFault): void {
+    this.checkPair(from, to);
+    const key = `${from}>${to}`;
+    const list = this.aimed.get(key);
+    if (list === undefined) this.aimed.set(key, [fault]);
+    else list.push(fault);
+  }
+
+  /** Faults aimed on `from` -> `to` that no message has taken yet. */
+  aimedAt(from: NodeId, to: NodeId): number {
+    return this.aimed.get(`${from}>${to}`)?.length ?? 0;
+  }
+
+  private sendWithFault(
+    id: number,
+    from: NodeId,
+    to: NodeId,
+    bytes: Uint8Array,
+    faults: LinkFaults,
+    fault: MessageFault,
+  ): number {
+    switch (fault.kind) {
+      case 'lose':
+        this.counters.lost++;
+        this.onDrop?.({ id, from, to, duplicate: false, reason: 'loss' });
+        return id;
+      case 'duplicate':
+        this.counters.duplicated++;
+        this.schedule(id, from, to, bytes, faults, false, false);
+        this.schedule(id, from, to, bytes, faults, false, true);
+        return id;
+      case 'delay':
+        this.counters.reordered++;
+        this.schedule(id, from, to, bytes, faults, true, false, fault.ticks);
+        return id;
+      case 'stale':
+        this.counters.duplicated++;
+        this.schedule(id, from, to, bytes, faults, false, false);
+        this.schedule(id, from, to, bytes, faults, true, true, fault.ticks);
+        return id;
+      case 'corrupt': {
+        const damaged = bytes.slice();
+        if (damaged.length > 0) damaged[fault.byte % damaged.length]! ^= 0x5a;
+        this.schedule(id, from, to, damaged, faults, false, false);
+        return id;
+      }
+      case 'truncate':
+        this.schedule(
+          id,
+          from,
+          to,
+          bytes.subarray(0, Math.min(fault.bytes, bytes.length - 1)),
+          faults,
+          false,
+          false,
+        );
+        return id;
+    }
+  }
+
+  /**
+   * Slows the link between `a` and `b` to a fixed delay of `ticks` each way (longer than the ack
+   * timeout: the source times out with the link up) until `speedUp`. A fault while it lasts (rule L1).
+   */
+  slow(a: NodeId, b: NodeId, ticks: number): void {
+    this.checkPair(a, b);
+    const key = linkKey(a, b);
+    if (!this.slowed.has(key)) this.slowed.set(key, this.faultsOf(a, b));
+    const was = this.slowed.get(key)!;
+    this.linkFaults.set(
+      key,
+      checkFaults({ ...was, deliveryDelayTicksMin: ticks, deliveryDelayTicksMax: ticks }, `link ${a}-${b}`),
+    );
+    this.noteFault(a, b);
+  }
+
+  isSlow(a: NodeId, b: NodeId): boolean {
+    this.checkPair(a, b);
+    return this.slowed.has(linkKey(a, b));
+  }
+
   /**
    * The last tick the link between `a` and `b` had a fault: a message lost, dropped (partition or a
    * crash), duplicated or reordered, or the link cut or healed; -Infinity if never. Rule L1 reads it.
    */
   lastFaultTick(a: NodeId, b: NodeId): number {
+    // A slow link is a fault for as long as it lasts, like a partition (which drops every send).
+    if (this.slowed.has(linkKey(a, b))) return this.nowTick;
     return this.faultTicks.get(linkKey(a, b)) ?? Number.NEGATIVE_INFINITY;
   }
 
@@ -196,6 +324,7 @@ export class SimNetwork {
     this.inFlightCount -= bucket.length;
     this.counters.delivered += bucket.length;
     this.checkConservation();
+    for (const m of bucket) if (m.late) this.noteFault(m.from, m.to);
     return bucket.map((m) => ({
       id: m.id,
       from: m.from,
@@ -221,9 +350,29 @@ export class SimNetwork {
     this.noteFault(a, b);
   }
 
-  /** Heals every partitioned link: the start of a liveness phase. */
+  /** Heals every partitioned or slow link. */
   healAll(): void {
     this.partitioned.clear();
+    for (const key of [...this.slowed.keys()]) this.unslow(key);
+  }
+
+  /** Forgets every aimed fault no message took: the start of a liveness phase. */
+  clearAimed(): void {
+    this.aimed.clear();
+  }
+
+  /** Ends `slow` on the link between `a` and `b`: it has the faults it had before again. */
+  speedUp(a: NodeId, b: NodeId): void {
+    this.checkPair(a, b);
+    this.unslow(linkKey(a, b));
+    this.noteFault(a, b);
+  }
+
+  private unslow(key: string): void {
+    const was = this.slowed.get(key);
+    if (was === undefined) return;
+    this.slowed.delete(key);
+    this.linkFaults.set(key, was);
   }
 
   isPartitioned(a: NodeId, b: NodeId): boolean {
@@ -255,18 +404,22 @@ export class SimNetwork {
     faults: LinkFaults,
     reorder: boolean,
     duplicate: boolean,
+    /** Ticks added to the drawn delay (an aimed delay or stale copy). */
+    extraTicks = 0,
   ): void {
     const connection = `${from}>${to}`;
     const delayTicks =
-      faults.deliveryDelayTicksMin === faults.deliveryDelayTicksMax
+      extraTicks +
+      (faults.deliveryDelayTicksMin === faults.deliveryDelayTicksMax
         ? faults.deliveryDelayTicksMin
-        : this.prng.between(faults.deliveryDelayTicksMin, faults.deliveryDelayTicksMax);
+        : this.prng.between(faults.deliveryDelayTicksMin, faults.deliveryDelayTicksMax));
     const last = this.lastDueTick.get(connection) ?? 0;
     // In order: never due before what was sent earlier on the connection. Everything earlier was sent
     // no sooner and is due by its own send tick + max, so waiting for it keeps the delay within max.
     const deliverTick = reorder ? this.nowTick + delayTicks : Math.max(this.nowTick + delayTicks, last);
     assert(deliverTick > this.nowTick, 'network: delivery is in the future');
-    this.lastDueTick.set(connection, Math.max(last, deliverTick));
+    // A message held back on purpose does not hold back what follows it: it arrives out of order.
+    if (extraTicks === 0) this.lastDueTick.set(connection, Math.max(last, deliverTick));
     const m: InFlight = {
       id,
       from,
@@ -277,6 +430,7 @@ export class SimNetwork {
       deliverTick,
       duplicate,
       rank: reorder ? 0 : 1,
+      late: extraTicks > 0 || this.slowed.has(linkKey(from, to)),
     };
     const bucket = this.due.get(deliverTick);
     if (bucket === undefined) this.due.set(deliverTick, [m]);
@@ -293,6 +447,8 @@ export class SimNetwork {
       const kept = bucket.filter((m) => {
         if (!drop(m)) return true;
         this.noteFault(m.from, m.to);
+        const reason = counter === 'droppedByCrash' ? 'crash' : 'partition';
+        this.onDrop?.({ id: m.id, from: m.from, to: m.to, duplicate: m.duplicate, reason });
         return false;
       });
       dropped += bucket.length - kept.length;

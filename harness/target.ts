@@ -160,8 +160,9 @@ export interface LogRecord {
  *
  * The link
  * - L1 A source goes out of sync only after a fault: within the `ackTimeoutTicks` * 2 ticks before, the
- *   link was partitioned, lost or dropped a message, or the destination was down; never while every
- *   message crossed in time and the destination answered.
+ *   link was partitioned or slowed, lost, dropped, held back or damaged a message (or delivered one
+ *   so held back), or the destination was down; never while every message crossed in time and the
+ *   destination answered.
  * - L2 A source waiting for an answer that does not come within `ackTimeoutTicks` goes out of sync: A4's
  *   deadline leaves no other way to answer a sync write in a partition.
  * - L3 A resync sends at most: per attempt, the blocks whose contents differ between the mirror's
@@ -170,6 +171,10 @@ export interface LogRecord {
  *   source left in sync (unanswered, or with no answer from the destination since they were accepted;
  *   in semi-sync mode `semiSyncMaxLagEntries` more) and of every write accepted since; each block may carry
  *   `MESSAGE_OVERHEAD_BYTES` of framing and each message as much again.
+ *
+ * - M1 A message whose bytes were corrupted or truncated on the way is rejected, never applied; a
+ *   duplicate, or a stale copy delivered again long after (a CP sync of a CP the mirror passed),
+ *   changes nothing. Any message may arrive late, after its sender gave up on it.
  *
  * Reads, log files, failover
  * - R1 A read returns the latest acknowledged write to that LBA, or a later write not yet answered. Within

@@ -109,6 +109,19 @@ export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
     { cpImageEarlyCut: true },
     'fail',
   ),
+  // Each exposed by one fault of a single message (a `message-fault` action).
+  referenceTarget(
+    'canary-no-frame-checksum',
+    'M1 (corrupt): frames are decoded without verifying their checksum, so a flipped byte is taken as data',
+    { skipFrameChecksum: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-applies-stale-cp-sync',
+    'M1 (stale): the destination applies a CP sync for a CP its mirror already passed',
+    { applyStaleCpSync: true },
+    'fail',
+  ),
 ];
 
 /** Every target a name finds: the built-in ones, then the deviating ones. */

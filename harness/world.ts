@@ -14,10 +14,17 @@ import { disksFor } from '../impl/raid.ts';
 import { decodeMessage, describeMessage, type Message, WireError } from '../impl/wire.ts';
 import { Causality } from './causality.ts';
 import { Prng } from './prng.ts';
-import { type LinkFaults, PERFECT_LINK, SimNetwork } from './sim_network.ts';
+import {
+  type DroppedMessage,
+  type LinkFaults,
+  type MessageFault,
+  PERFECT_LINK,
+  SimNetwork,
+} from './sim_network.ts';
 import {
   type ConformanceTarget,
   DESTINATION,
+  type Effect,
   type NodeId,
   type NodeMedia,
   type Observation,
@@ -25,6 +32,7 @@ import {
   type TargetInstance,
   type WorldSpec,
 } from './target.ts';
+import { effectProblem, observationProblem } from './target_contract.ts';
 import { writeData } from './write_identity.ts';
 
 /** What a schedule can make happen: client requests, time, and the environment's faults. */
@@ -46,7 +54,17 @@ export type WorldAction =
       readonly dbn: number;
     }
   | { readonly kind: 'replace-disk'; readonly node: NodeId; readonly group: string; readonly index: number }
-  | { readonly kind: 'failover'; readonly source: NodeId };
+  | { readonly kind: 'failover'; readonly source: NodeId }
+  /** Aims a fault at the next message sent from `from` to `to` (sim_network.ts, MessageFault). */
+  | {
+      readonly kind: 'message-fault';
+      readonly from: NodeId;
+      readonly to: NodeId;
+      readonly fault: MessageFault;
+    }
+  /** The source's link delays every message by `ticks` (more than the ack timeout) until `speed-up`. */
+  | { readonly kind: 'slow'; readonly source: NodeId; readonly ticks: number }
+  | { readonly kind: 'speed-up'; readonly source: NodeId };
 
 export interface WriteRecord {
   readonly writeId: number;
@@ -89,6 +107,60 @@ export interface DeliveryRecord {
   readonly message: Message | WireError;
 }
 
+/**
+ * What happened to messages, client answers and power, as data, in the order it happened: kept with
+ * the trace (cli/html_report.ts draws a run from it). A message is sent, then delivered (once, or twice
+ * when duplicated) or dropped; one that is neither was still in flight when the run ended. `id` is
+ * the network's send number; `message` is the trace's description of the bytes as sent.
+ */
+export type WorldEvent =
+  | {
+      readonly kind: 'send';
+      readonly tick: number;
+      readonly id: number;
+      readonly from: NodeId;
+      readonly to: NodeId;
+      /** The decoded kind, and for a CP sync whether it is a resync transfer; null when it does not decode. */
+      readonly type: Message['kind'] | null;
+      readonly resync: boolean;
+      readonly message: string;
+    }
+  | {
+      readonly kind: 'deliver';
+      readonly tick: number;
+      readonly id: number;
+      readonly from: NodeId;
+      readonly to: NodeId;
+      readonly duplicate: boolean;
+      /** The bytes that arrived do not decode (corrupted or truncated on the way, or not our wire format). */
+      readonly undecodable: boolean;
+    }
+  | {
+      readonly kind: 'drop';
+      readonly tick: number;
+      readonly id: number;
+      readonly from: NodeId;
+      readonly to: NodeId;
+      readonly duplicate: boolean;
+      /** Cut by a partition, lost on the link, dropped in flight by a crash, or arrived at a node that was down. */
+      readonly reason: 'partition' | 'loss' | 'crash' | 'down';
+    }
+  | {
+      readonly kind: 'answer';
+      readonly tick: number;
+      readonly writeId: number;
+      readonly ok: boolean;
+      readonly error?: string;
+      /** The world answered for a server that was or went down; the target said nothing. */
+      readonly byWorld: boolean;
+    }
+  | {
+      readonly kind: 'power-lost';
+      readonly tick: number;
+      readonly node: NodeId;
+      readonly mediaWrites: number;
+    };
+
 /** A target broke the interface's contract (threw something other than a power loss). */
 export class TargetError extends Error {
   override readonly name = 'TargetError';
@@ -98,6 +170,14 @@ export class TargetError extends Error {
     override readonly cause: unknown,
   ) {
     super(`target '${target}' threw in ${call}: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+/** A target returned a value of the wrong shape (harness/target_contract.ts says what is wrong). */
+export class MalformedOutput extends TargetError {
+  constructor(target: string, call: string, problem: string) {
+    super(target, call, new Error(problem));
+    this.message = `target '${target}' returned a malformed ${call === 'observe' ? 'observation' : 'effect'} from ${call}(): ${problem}`;
   }
 }
 
@@ -132,6 +212,8 @@ export class World {
   readonly messagesSent = new Map<NodeId, number>();
   /** Filled only with `recordDeliveries`: what the network delivered to nodes that were up, in order. */
   readonly deliveries: DeliveryRecord[] = [];
+  /** Filled with the trace: messages, answers and power cuts as data (see WorldEvent). */
+  readonly events: WorldEvent[] = [];
   /** Disk faults drawn by the world's own PRNG (e.g. which block rots) come from here. */
   readonly faultPrng: Prng;
   /** Who heard from whom: numbered sends and deliveries, kept by the world (rule A1). */
@@ -160,6 +242,9 @@ export class World {
     this.network = new SimNetwork(networkPrng, {
       nodes: this.nodes,
       defaults: options.linkFaults ?? PERFECT_LINK,
+      ...(this.keepTrace
+        ? { onDrop: (m: DroppedMessage) => this.events.push({ kind: 'drop', tick: this.nowTick, ...m }) }
+        : {}),
     });
     for (const node of this.nodes) this.up.set(node, true);
     // Booting formats blank media; a power cut cannot be armed yet, so any exception is the target's.
@@ -176,7 +261,10 @@ export class World {
   }
 
   observe(): Observation {
-    return this.guardObserve('observe', () => this.instance.observe());
+    const obs = this.guardObserve('observe', () => this.instance.observe());
+    const problem = observationProblem(obs, this.spec);
+    if (problem !== null) throw new MalformedOutput(this.target.name, 'observe', problem);
+    return obs;
   }
 
   writeRecord(writeId: number): WriteRecord | undefined {
@@ -211,6 +299,15 @@ export class World {
         return this.log(`latent-error ${action.node} ${action.group}[${action.index}] dbn=${action.dbn}`);
       case 'replace-disk':
         return this.replaceDisk(action.node, action.group, action.index);
+      case 'message-fault':
+        this.network.aim(action.from, action.to, action.fault);
+        return this.log(describeMessageFault(action.from, action.to, action.fault));
+      case 'slow':
+        this.network.slow(action.source, DESTINATION, action.ticks);
+        return this.log(`slow ${action.source}-${DESTINATION} to ${action.ticks} ticks a message`);
+      case 'speed-up':
+        this.network.speedUp(action.source, DESTINATION);
+        return this.log(`speed-up ${action.source}-${DESTINATION}`);
       case 'failover':
         this.log(`failover ${action.source}`);
         this.guard('failover', DESTINATION, () => this.instance.failover(action.source));
@@ -235,7 +332,7 @@ export class World {
     record.servedBy = writer;
     if (!this.isUp(writer)) {
       record.outcome = { ok: false, error: `${writer} is down`, tick: this.nowTick, byWorld: true };
-      this.answers.push(writeId);
+      this.answered(record);
       return this.log(`  ack id=${writeId} error: ${writer} is down`);
     }
     this.guard('clientWrite', writer, () => this.instance.clientWrite(source, { writeId, lba, data }));
@@ -267,12 +364,19 @@ export class World {
   private tickOnce(): void {
     this.nowTick++;
     for (const d of this.network.tick()) {
+      const { id, from, to, duplicate } = d;
       if (!this.isUp(d.to)) {
+        if (this.keepTrace)
+          this.events.push({ kind: 'drop', tick: this.nowTick, id, from, to, duplicate, reason: 'down' });
         this.log(`drop ${d.from}->${d.to} (down) ${this.describe(d.bytes)}`);
         continue;
       }
       // Decoded once, only when something observes it: the target still gets the raw bytes.
       const message = this.keepTrace || this.keepDeliveries ? decodeMessage(d.bytes) : undefined;
+      if (this.keepTrace) {
+        const undecodable = message instanceof WireError;
+        this.events.push({ kind: 'deliver', tick: this.nowTick, id, from, to, duplicate, undecodable });
+      }
       if (message !== undefined && this.keepDeliveries)
         this.deliveries.push({ tick: this.nowTick, from: d.from, to: d.to, duplicate: d.duplicate, message });
       this.log(`deliver ${d.from}->${d.to}${d.duplicate ? ' (dup)' : ''} ${this.describe(d.bytes, message)}`);
@@ -355,6 +459,13 @@ export class World {
   private powerLost(node: NodeId): void {
     this.up.set(node, false);
     this.powerEventTick.set(node, this.nowTick);
+    if (this.keepTrace)
+      this.events.push({
+        kind: 'power-lost',
+        tick: this.nowTick,
+        node,
+        mediaWrites: this.media[node]!.power.writes,
+      });
     // Clients waiting on this server see their connection drop: the outcome is indeterminate.
     for (const w of this.writes) {
       if (w.outcome || w.servedBy !== node) continue;
@@ -364,7 +475,7 @@ export class World {
         tick: this.nowTick,
         byWorld: true,
       };
-      this.answers.push(w.writeId);
+      this.answered(w);
     }
     const dropped = this.network.dropInFlight(node);
     this.log(
@@ -374,10 +485,22 @@ export class World {
   }
 
   private routeEffects(): void {
-    for (const effect of this.instance.drainEffects()) {
+    const effects: unknown = this.guardObserve('drainEffects', () => this.instance.drainEffects());
+    if (!Array.isArray(effects))
+      throw new MalformedOutput(
+        this.target.name,
+        'drainEffects',
+        'it returned something other than an array',
+      );
+    for (const effect of effects as Effect[]) {
+      const problem = effectProblem(effect, this.nodes);
+      if (problem !== null) throw new MalformedOutput(this.target.name, 'drainEffects', problem);
       if (effect.kind === 'send') {
         this.bytesSent.set(effect.from, (this.bytesSent.get(effect.from) ?? 0) + effect.bytes.length);
         this.messagesSent.set(effect.from, (this.messagesSent.get(effect.from) ?? 0) + 1);
+        // Recorded before the network sees it, which may drop it at once: send numbers run from 1 in order.
+        if (this.keepTrace)
+          this.recordSend(this.network.lastSendId + 1, effect.from, effect.to, effect.bytes);
         this.causality.sent(effect.from, effect.to, this.network.send(effect.from, effect.to, effect.bytes));
         continue;
       }
@@ -389,9 +512,39 @@ export class World {
       record.outcome = effect.ok
         ? { ok: true, tick: this.nowTick }
         : { ok: false, error: effect.error ?? 'failed', tick: this.nowTick };
-      this.answers.push(effect.writeId);
+      this.answered(record);
       this.log(`  ack id=${effect.writeId} ${effect.ok ? 'ok' : `error: ${effect.error ?? 'failed'}`}`);
     }
+  }
+
+  /** The write's client has its answer (its outcome is set). */
+  private answered(record: WriteRecord): void {
+    this.answers.push(record.writeId);
+    const o = record.outcome!;
+    if (this.keepTrace)
+      this.events.push({
+        kind: 'answer',
+        tick: o.tick,
+        writeId: record.writeId,
+        ok: o.ok,
+        ...(o.error !== undefined ? { error: o.error } : {}),
+        byWorld: o.byWorld === true,
+      });
+  }
+
+  private recordSend(id: number, from: NodeId, to: NodeId, bytes: Uint8Array): void {
+    const m = decodeMessage(bytes);
+    const decoded = m instanceof WireError ? null : m;
+    this.events.push({
+      kind: 'send',
+      tick: this.nowTick,
+      id,
+      from,
+      to,
+      type: decoded?.kind ?? null,
+      resync: decoded?.kind === 'cp-sync' && decoded.resync,
+      message: this.describe(bytes, m),
+    });
   }
 
   private describe(bytes: Uint8Array, decoded?: Message | WireError): string {
@@ -433,4 +586,17 @@ function makeDisks(prefix: string, g: RaidGeometry, power: Power): Disk[] {
 
 function hex(x: number): string {
   return x.toString(16).padStart(8, '0');
+}
+
+/** One line for an aimed message fault, as the trace and a counterexample show it. */
+export function describeMessageFault(from: NodeId, to: NodeId, f: MessageFault): string {
+  const what =
+    f.kind === 'delay' || f.kind === 'stale'
+      ? `${f.kind} ${f.ticks} ticks`
+      : f.kind === 'corrupt'
+        ? `corrupt byte ${f.byte}`
+        : f.kind === 'truncate'
+          ? `truncate to ${f.bytes} bytes`
+          : f.kind;
+  return `${what}: the next message ${from}->${to}`;
 }

@@ -32,6 +32,8 @@ export interface DestinationConfig {
   readonly unsafeStoreAndForward?: boolean;
   /** Deliberate bug for canary targets (rule F1): truncate the log file before the CP sync is committed. */
   readonly unsafeTruncateLogEarly?: boolean;
+  /** CANARY: a CP sync for a CP the mirror already has or passed is applied again (a stale copy). */
+  readonly unsafeApplyStaleCpSync?: boolean;
 }
 
 export interface DestinationMedia {
@@ -255,7 +257,9 @@ export class DestinationServer {
     coveredSeq: number,
     updates: readonly { vbn: number; data: Uint8Array }[],
   ): void {
-    if (cpNumber > mirror.volume.cpNumber) {
+    // A CP sync for a CP the mirror has or passed is a duplicate or a stale copy: confirmed again,
+    // never applied (its blocks may be ones the mirror's newer CPs reuse).
+    if (cpNumber > mirror.volume.cpNumber || (this.config.unsafeApplyStaleCpSync && cpNumber > 0)) {
       // CANARY (F1): the entries the CP covers are dropped before its root is written: a crash while
       // the CP is applied leaves the old mirror and a log file without them.
       if (this.config.unsafeTruncateLogEarly) mirror.log.truncate(Math.max(coveredSeq, 0));

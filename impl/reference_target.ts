@@ -54,6 +54,11 @@ export interface Variation {
   readonly truncateLogEarly?: boolean;
   /** N2: a CP's image leaves out the last write logged before it (carried to the next CP). */
   readonly cpImageEarlyCut?: boolean;
+  // Faults of single messages (harness/sim_network.ts MessageFault): each exposes one of these.
+  /** Frames are decoded without verifying their checksum: a corrupted byte is taken as data. */
+  readonly skipFrameChecksum?: boolean;
+  /** The destination applies a CP sync for a CP its mirror already passed (a stale copy). */
+  readonly applyStaleCpSync?: boolean;
 }
 
 export function referenceTarget(
@@ -112,7 +117,7 @@ class ReferenceWorld implements TargetInstance {
   }
 
   receive(to: NodeId, from: NodeId, bytes: Uint8Array): void {
-    const message = decodeMessage(bytes);
+    const message = decodeMessage(bytes, this.variation.skipFrameChecksum === true);
     if (message instanceof WireError) {
       this.rejectedFrames++;
       return;
@@ -298,6 +303,7 @@ class ReferenceWorld implements TargetInstance {
       ...(v.failoverWithoutReplay ? { unsafeFailoverWithoutReplay: true } : {}),
       ...(v.storeAndForward ? { unsafeStoreAndForward: true } : {}),
       ...(v.truncateLogEarly ? { unsafeTruncateLogEarly: true } : {}),
+      ...(v.applyStaleCpSync ? { unsafeApplyStaleCpSync: true } : {}),
     };
   }
 }

@@ -368,6 +368,13 @@ export const relationshipMachine = setup({
       states: {
         up: {
           on: {
+            // A CP sync or resync transfer sent earlier may arrive late (a slow link, a delayed or
+            // stale copy), after the source gave up on it: the mirror may commit it, in any
+            // relationship state. What it holds is judged by the CP image rules, not by when.
+            MIRROR_CP_COMMITTED: {
+              guard: and(['mirrorFollowsPrimary', 'linkConnected']),
+              actions: 'commitMirror',
+            },
             CP_STARTED: {
               guard: and(['sourceBetweenCps', 'inSync', 'linkConnected']),
               target: 'applyingCpSync',
