@@ -59,6 +59,8 @@ export interface CampaignResult {
   /** How many schedules ran before the first failure was found (all of them when none failed). */
   readonly runsToFailure: number;
   readonly sometimes: ReadonlyMap<string, number>;
+  /** Per fault class or situation (harness/fault_coverage.ts), the schedules that exercised it. */
+  readonly faultCoverage: ReadonlyMap<string, number>;
   readonly counterexample?: Counterexample;
 }
 
@@ -69,6 +71,7 @@ export function runCampaign(target: ConformanceTarget, options: CampaignOptions)
   let ticks = 0;
   let runsToFailure = 0;
   const sometimes = new Map<string, number>();
+  const faultCoverage = new Map<string, number>();
   let lastFailure: { schedule: Schedule; result: RunResult } | null = null;
   const arb = scheduleArb(options);
   const details = fc.check(
@@ -82,6 +85,7 @@ export function runCampaign(target: ConformanceTarget, options: CampaignOptions)
       observedSteps += result.observedSteps;
       ticks += result.ticks;
       for (const name of result.sometimes) sometimes.set(name, (sometimes.get(name) ?? 0) + 1);
+      for (const name of result.coverage) faultCoverage.set(name, (faultCoverage.get(name) ?? 0) + 1);
       options.onRun?.(runs, result);
       if (!result.ok) {
         if (lastFailure === null) runsToFailure = runs;
@@ -99,6 +103,7 @@ export function runCampaign(target: ConformanceTarget, options: CampaignOptions)
     observedSteps,
     ticks,
     sometimes,
+    faultCoverage,
     runsToFailure: runsToFailure || runs,
   };
   if (!details.failed) return base;

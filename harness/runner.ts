@@ -4,6 +4,7 @@
 // Deterministic: the same schedule gives the same executed actions, trace and verdict.
 
 import { ALWAYS, EVENTUALLY, type Property, SOMETIMES } from '../properties/properties.ts';
+import { actionClasses, configClasses, type FaultClass, stepClasses } from './fault_coverage.ts';
 import { History } from './history.ts';
 import { groupsOf, type Schedule, specOf } from './schedule.ts';
 import { PERFECT_LINK } from './sim_network.ts';
@@ -48,6 +49,8 @@ export interface RunResult {
   readonly observedSteps: number;
   readonly ticks: number;
   readonly sometimes: ReadonlySet<string>;
+  /** The fault classes and situations the safety phase exercised (harness/fault_coverage.ts). */
+  readonly coverage: ReadonlySet<FaultClass>;
   readonly trace: readonly string[];
 }
 
@@ -71,11 +74,12 @@ export function runSchedule(
       ...(schedule.config.linkFaults ? { linkFaults: schedule.config.linkFaults } : {}),
     });
     run = new Run(world, options);
+    for (const c of configClasses(schedule.config)) run.coverage.add(c);
   } catch (e) {
     // Booting, or the first observation after it, broke the interface: nothing ran.
     const violation = exceptionViolation(e, 0, 'safety');
     const none = { executed: [], safetySteps: 0, steps: 0, observedSteps: 0, ticks: 0 };
-    return { ok: false, violation, ...none, sometimes: new Set(), trace: [] };
+    return { ok: false, violation, ...none, sometimes: new Set(), coverage: new Set(), trace: [] };
   }
   let violation: Violation | null;
   try {
@@ -97,6 +101,7 @@ export function runSchedule(
     observedSteps: run.observedSteps,
     ticks: world.now,
     sometimes: run.sometimes,
+    coverage: run.coverage,
     trace: world.trace,
   };
 }
@@ -202,6 +207,7 @@ class Atlas {
 export class Run {
   readonly executed: WorldAction[] = [];
   readonly sometimes = new Set<string>();
+  readonly coverage = new Set<FaultClass>();
   safetySteps = 0;
   observedSteps = 0;
   private readonly history: History;
@@ -294,6 +300,8 @@ export class Run {
 
   /** Runs one action; `tick N` runs as N observed ticks, so no CP or state change goes unseen. */
   private step(action: WorldAction, phase: 'safety' | 'liveness'): Violation | null {
+    if (phase === 'safety')
+      for (const c of actionClasses(action, this.world, this.history)) this.coverage.add(c);
     this.executed.push(action);
     this.atlas.record(action);
     const parts: WorldAction[] =
@@ -312,6 +320,7 @@ export class Run {
     try {
       this.world.step(action);
       h.update(action);
+      if (phase === 'safety') for (const c of stepClasses(h)) this.coverage.add(c);
     } catch (e) {
       // A target breaking the interface, or a schedule the world cannot run: either way a finding to
       // report, shrink and save, never an exception that ends the campaign without a counterexample.

@@ -40,6 +40,8 @@ export interface Mix {
   readonly messageFault: number;
   /** A link slower than the ack timeout, and its end. */
   readonly slowLink: number;
+  /** A few actions that together reach a rare situation (scenarioArb). */
+  readonly scenario: number;
 }
 
 export const DEFAULT_MIX: Mix = {
@@ -56,6 +58,7 @@ export const DEFAULT_MIX: Mix = {
   failover: 1,
   messageFault: 3,
   slowLink: 1,
+  scenario: 4,
 };
 
 export interface ScheduleOptions {
@@ -87,6 +90,7 @@ export function mixArb(): fc.Arbitrary<Mix> {
     failover: w(10),
     messageFault: w(8),
     slowLink: w(4),
+    scenario: w(20),
   });
 }
 
@@ -218,15 +222,97 @@ function messageFaultArb(spec: WorldSpec): fc.Arbitrary<MessageFault> {
   );
 }
 
+/**
+ * Short runs of actions that reach situations single draws seldom do (each under 5% of swarm
+ * schedules without them): a crash while a resync is under way, a disk failed then replaced, a read
+ * of a degraded group, a failover after writes acknowledged in sync.
+ */
+export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
+  const source = fc.constantFrom(...spec.sources.map((s) => s.id));
+  const lba = fc.integer({ min: 0, max: spec.sources[0]!.lbaCount - 1 });
+  const groups = groupsOf(spec);
+  const disk = fc.constantFrom(...groups).chain((g) =>
+    fc.record({
+      node: fc.constant(g.node),
+      group: fc.constant(g.group),
+      index: fc.nat({ max: g.disks - 1 }),
+    }),
+  );
+  const primaryDisk = fc
+    .constantFrom(...groups.filter((g) => g.group === 'primary'))
+    .chain((g) =>
+      fc.record({
+        node: fc.constant(g.node),
+        group: fc.constant(g.group),
+        index: fc.nat({ max: g.disks - 1 }),
+      }),
+    );
+  const ticks = (min: number, max: number) => fc.integer({ min, max });
+  // Out of sync with a write to carry, the link comes back, and power goes in the middle of the
+  // resync's media writes (on the source, or on the destination applying the transfer). Those come
+  // within the first 16 on either side (the reference, one source).
+  const crashInResync = fc
+    .tuple(source, lba, ticks(1, 4), fc.integer({ min: 1, max: 16 }), fc.boolean(), fc.boolean())
+    .map(([s, l, t, k, dst, torn]): WorldAction[] => [
+      { kind: 'partition', source: s },
+      { kind: 'write', source: s, lba: l },
+      { kind: 'tick', ticks: 2 * spec.ackTimeoutTicks + 2 },
+      { kind: 'heal', source: s },
+      { kind: 'tick', ticks: t },
+      { kind: 'crash', node: dst ? 'dst' : s, afterWrites: k, torn },
+    ]);
+  // A disk fails, time passes (reads and CPs on the degraded group), and it is replaced. Half the
+  // time a source's primary, and the read is that source's: served by the degraded group.
+  const degraded = fc
+    .tuple(fc.oneof(primaryDisk, disk), source, lba, ticks(1, 12))
+    .map(([d, s, l, t]): WorldAction[] => [
+      { kind: 'fail-disk', ...d },
+      { kind: 'read', source: d.group === 'primary' ? d.node : s, lba: l },
+      { kind: 'tick', ticks: t },
+      { kind: 'replace-disk', ...d },
+    ]);
+  // Writes acknowledged in sync, then the source is lost for good: now, or in the middle of its
+  // work (a CP, an NVLOG append), when the log file's replay matters most.
+  const failover = fc
+    .tuple(
+      source,
+      fc.array(lba, { minLength: 1, maxLength: 4 }),
+      ticks(2, 12),
+      fc.option(fc.record({ afterWrites: fc.integer({ min: 1, max: 12 }), torn: fc.boolean() })),
+    )
+    .map(([s, lbas, t, cut]): WorldAction[] => [
+      ...lbas.map((l): WorldAction => ({ kind: 'write', source: s, lba: l })),
+      { kind: 'tick', ticks: t },
+      cut === null
+        ? { kind: 'crash', node: s }
+        : { kind: 'crash', node: s, afterWrites: cut.afterWrites, torn: cut.torn },
+      ...(cut === null ? [] : [{ kind: 'tick' as const, ticks: spec.cpIntervalTicks + 2 }]),
+      { kind: 'failover', source: s },
+    ]);
+  // The resync crash twice as often: its cut misses the resync's few writes about half the time.
+  return fc.oneof(
+    { weight: 2, arbitrary: crashInResync },
+    { weight: 1, arbitrary: degraded },
+    { weight: 1, arbitrary: failover },
+  );
+}
+
 export function scheduleArb(options: ScheduleOptions): fc.Arbitrary<Schedule> {
   const mix = options.swarm ? mixArb() : fc.constant(DEFAULT_MIX);
   return fc
     .tuple(configArb(options), mix, fc.integer({ min: 0, max: 0x7fffffff }))
     .chain(([config, m, seed]) =>
       fc
-        .array(actionArb(specOf(config), m), { minLength: 1, maxLength: options.maxSteps, size: 'max' })
-        .map((actions) => ({ config, seed, actions })),
+        .array(stepsArb(specOf(config), m), { minLength: 1, maxLength: options.maxSteps, size: 'max' })
+        .map((chunks) => ({ config, seed, actions: chunks.flat().slice(0, options.maxSteps) })),
     );
+}
+
+/** One draw of a schedule: an action, or a scenario's few. */
+function stepsArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction[]> {
+  const single = actionArb(spec, mix).map((a) => [a]);
+  if (mix.scenario === 0) return single;
+  return fc.oneof({ weight: 100, arbitrary: single }, { weight: mix.scenario, arbitrary: scenarioArb(spec) });
 }
 
 /** The world a schedule runs in. The ack timeout always exceeds the link's longest round trip. */

@@ -10,14 +10,16 @@ import { runSchedule } from '../harness/runner.ts';
 import type { MessageFault } from '../harness/sim_network.ts';
 import { builtInTarget } from '../harness/targets.ts';
 
-const CASES: readonly { target: string; fault: MessageFault['kind'] }[] = [
-  { target: 'canary-no-frame-checksum', fault: 'corrupt' },
-  { target: 'canary-applies-stale-cp-sync', fault: 'stale' },
+/** The canary, and the faults that expose it: aimed ones, and the link's duplication and reordering. */
+const CASES: readonly { target: string; faults: readonly MessageFault['kind'][]; linkRates: boolean }[] = [
+  { target: 'canary-no-frame-checksum', faults: ['corrupt'], linkRates: false },
+  // A CP sync applied again is exposed by any copy that arrives after a later one.
+  { target: 'canary-applies-stale-cp-sync', faults: ['stale', 'duplicate', 'delay'], linkRates: true },
 ];
 
 describe('a fault of one message exposes the bug it is aimed at', () => {
   for (const c of CASES) {
-    it(`${c.target} is caught, by a schedule with a ${c.fault} message`, () => {
+    it(`${c.target} is caught, by a schedule with a ${c.faults.join(' or ')} message`, () => {
       const target = builtInTarget(c.target)!;
       const r = runCampaign(target, {
         runs: 400,
@@ -32,15 +34,18 @@ describe('a fault of one message exposes the bug it is aimed at', () => {
       expect(cx, `not caught in ${r.runs} schedules (campaign seed ${r.seed})`).toBeDefined();
       const where = `${cx!.property}: ${cx!.message} (campaign seed ${r.seed}; fast-check seed ${cx!.seed}, path ${cx!.path})`;
       const { config, seed, actions } = cx!.schedule;
-      const aimed = (a: (typeof actions)[number]) => a.kind === 'message-fault' && a.fault.kind === c.fault;
-      expect(actions.some(aimed), where).toBe(true);
-      // The same schedule without those faults: the reference and the canary alike pass it.
-      const without = { config, seed, actions: actions.filter((a) => !aimed(a)) };
+      const aimed = (a: (typeof actions)[number]) =>
+        a.kind === 'message-fault' && c.faults.includes(a.fault.kind);
+      const rates = c.linkRates && config.linkFaults !== undefined;
+      expect(actions.some(aimed) || rates, where).toBe(true);
+      // The same schedule without those faults: the canary passes it.
+      const without = {
+        config: rates ? { preset: config.preset } : config,
+        seed,
+        actions: actions.filter((a) => !aimed(a)),
+      };
       const clean = runSchedule(target, without, { checkers: modelCheckers() });
-      expect(
-        clean.violation,
-        `${where}; without the ${c.fault} faults: ${clean.violation?.message}`,
-      ).toBeUndefined();
+      expect(clean.violation, `${where}; without those faults: ${clean.violation?.message}`).toBeUndefined();
     });
   }
 });
