@@ -136,7 +136,7 @@ export class DestinationServer {
         // Store-and-forward confirms without applying: the source believes the mirror has the CP.
         if (this.config.unsafeStoreAndForward)
           return this.send(mirror, { kind: 'cp-confirm', source: m.source, cpNumber: m.cpNumber });
-        return this.onCpSync(mirror, m.cpNumber, m.coveredSeq, m.updates);
+        return this.onCpSync(mirror, m.cpNumber, m.baseCp, m.coveredSeq, m.updates);
       case 'hello':
         return this.send(mirror, {
           kind: 'hello-reply',
@@ -254,12 +254,19 @@ export class DestinationServer {
   private onCpSync(
     mirror: Mirror,
     cpNumber: number,
+    baseCp: number,
     coveredSeq: number,
     updates: readonly { vbn: number; data: Uint8Array }[],
   ): void {
+    const current = mirror.volume.cpNumber;
+    // Computed against another image than the mirror's (a resync planned on a stale hello-reply, a
+    // copy that arrived late): its blocks may overwrite ones the committed image still uses, so a
+    // power cut in the middle would leave no image at all. Refused, unconfirmed: the source times out
+    // and resyncs from where the mirror really is.
+    if (cpNumber > current && baseCp !== current && !this.config.unsafeApplyStaleCpSync) return;
     // A CP sync for a CP the mirror has or passed is a duplicate or a stale copy: confirmed again,
     // never applied (its blocks may be ones the mirror's newer CPs reuse).
-    if (cpNumber > mirror.volume.cpNumber || (this.config.unsafeApplyStaleCpSync && cpNumber > 0)) {
+    if (cpNumber > current || (this.config.unsafeApplyStaleCpSync && cpNumber > 0)) {
       // CANARY (F1): the entries the CP covers are dropped before its root is written: a crash while
       // the CP is applied leaves the old mirror and a log file without them.
       if (this.config.unsafeTruncateLogEarly) mirror.log.truncate(Math.max(coveredSeq, 0));

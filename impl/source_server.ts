@@ -346,6 +346,7 @@ export class SourceServer {
     const held = earlyCut ? this.takeHeldBack() : null;
     const coveredSeq = held ? held.seq - 1 : this.nextSeq - 1;
     if (held) this.volume.write(held.lba, held.before);
+    const baseCp = this.volume.cpNumber;
     const cp = this.volume.beginCp(coveredSeq);
     this.volume.commit(cp);
     if (held) this.volume.write(held.lba, held.data);
@@ -363,6 +364,7 @@ export class SourceServer {
         coveredSeq,
         updates: cp.updates,
         resync: false,
+        baseCp,
       });
       this.awaitedSinceTick = this.nowTick;
     } else {
@@ -469,6 +471,7 @@ export class SourceServer {
       coveredSeq,
       updates,
       resync: true,
+      baseCp: mirrorCp,
     });
     this.awaitedSinceTick = this.nowTick;
   }

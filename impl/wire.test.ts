@@ -39,6 +39,7 @@ const arbitraries: { [K in Message['kind']]: fc.Arbitrary<Extract<Message, { kin
     coveredSeq: counter,
     updates: fc.array(fc.record({ vbn: counter, data: block }), { maxLength: 5 }),
     resync: fc.boolean(),
+    baseCp: counter,
   }),
   'cp-confirm': fc.record({ kind: fc.constant('cp-confirm'), source, cpNumber: counter }),
   hello: fc.record({ kind: fc.constant('hello'), source, lastCommittedCp: counter }),
@@ -81,6 +82,7 @@ const samples: readonly Message[] = [
       { vbn: 2 ** 40, data: Uint8Array.of(0xff) },
     ],
     resync: true,
+    baseCp: 3,
   },
   { kind: 'cp-confirm', source: 'src1', cpNumber: 4 },
   { kind: 'hello', source: 'src0', lastCommittedCp: 3 },
@@ -152,9 +154,10 @@ describe('round trip', () => {
       coveredSeq: 2,
       updates: [{ vbn: 5, data }],
       resync: false,
+      baseCp: 3,
     };
     const bytes = encodeMessage(m);
-    expect(bytes.length).toBe(16 + 6 + 8 + 8 + 1 + 4 + 8 + 4 + 4096);
+    expect(bytes.length).toBe(16 + 6 + 8 + 8 + 1 + 8 + 4 + 8 + 4 + 4096);
     const decoded = decodeMessage(bytes);
     bytes.fill(0);
     expect(decoded).toEqual(m);
@@ -245,7 +248,7 @@ describe('rejection', () => {
       [5, [2, 0, 0xc3, 0x28, ...u64(1)], 'invalid UTF-8'],
       [7, [...SRC0, 3, ...u64(1), 0, 0, 0], 'refused code 3'],
       [3, [...SRC0, ...u64(1), ...u64(1), 2, 0, 0, 0, 0], 'boolean byte 2'],
-      [3, [...SRC0, ...u64(1), ...u64(1), 0, 0xff, 0xff, 0xff, 0xff], 'updates cannot fit'],
+      [3, [...SRC0, ...u64(1), ...u64(1), 0, ...u64(0), 0xff, 0xff, 0xff, 0xff], 'updates cannot fit'],
       [1, [...SRC0, ...u64(1), ...u64(0), 0, 0, 0, 0, 9, 0, 0, 0, 1, 2], 'overruns the payload end'],
     ];
     for (const [code, payload, detail] of cases) {
@@ -280,8 +283,9 @@ describe('describeMessage', () => {
         coveredSeq: 17,
         updates,
         resync: false,
+        baseCp: 3,
       }),
-    ).toBe('cp-sync src0 cp=4 covered=17 updates=12');
+    ).toBe('cp-sync src0 cp=4 base=3 covered=17 updates=12');
     expect(describeMessage({ kind: 'log-entry', source: 'src0', seq: 3, lba: 9, data, entrySum: 0xab })).toBe(
       'log-entry src0 seq=3 lba=9 bytes=4096 sum=0x000000ab',
     );

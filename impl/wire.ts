@@ -52,6 +52,12 @@ export interface CpSyncMessage {
   readonly updates: readonly VbnBlock[];
   /** True for an incremental resynchronisation transfer, false for a regular CP. */
   readonly resync: boolean;
+  /**
+   * The mirror CP the updates were computed against: the previous CP for a regular CP sync, the CP
+   * the destination said its mirror holds for a resync. Applied onto any other image, the updates
+   * could overwrite blocks that image still uses.
+   */
+  readonly baseCp: number;
 }
 
 /** Destination → source: CP `cpNumber` of this source's mirror is committed. */
@@ -209,7 +215,7 @@ export function decodeMessage(
   }
 }
 
-/** One line for traces, e.g. `cp-sync src0 cp=4 covered=17 updates=12`; never block contents. */
+/** One line for traces, e.g. `cp-sync src0 cp=4 base=3 covered=17 updates=12`; never block contents. */
 export function describeMessage(m: Message): string {
   switch (m.kind) {
     case 'log-entry':
@@ -220,7 +226,7 @@ export function describeMessage(m: Message): string {
       return `log-ack ${m.source} seq=${m.seq}`;
     case 'cp-sync':
       return (
-        `cp-sync ${m.source} cp=${m.cpNumber} covered=${m.coveredSeq} updates=${m.updates.length}` +
+        `cp-sync ${m.source} cp=${m.cpNumber} base=${m.baseCp} covered=${m.coveredSeq} updates=${m.updates.length}` +
         (m.resync ? ' resync' : '')
       );
     case 'cp-confirm':
@@ -257,6 +263,7 @@ function writePayload(w: Writer, m: Message): void {
       w.u64(m.cpNumber);
       w.u64(m.coveredSeq);
       w.bool(m.resync);
+      w.u64(m.baseCp);
       w.u32(m.updates.length);
       for (const u of m.updates) {
         w.u64(u.vbn);
@@ -298,6 +305,7 @@ function readPayload(r: Reader, kind: MessageKind): Message {
       const cpNumber = r.u64();
       const coveredSeq = r.u64();
       const resync = r.bool();
+      const baseCp = r.u64();
       const count = r.u32();
       // Each update takes at least 12 bytes, so a corrupted count cannot make us allocate wildly.
       if (count * 12 > r.remaining)
@@ -307,7 +315,7 @@ function readPayload(r: Reader, kind: MessageKind): Message {
         const vbn = r.u64();
         updates.push({ vbn, data: r.block() });
       }
-      return { kind, source, cpNumber, coveredSeq, updates, resync };
+      return { kind, source, cpNumber, coveredSeq, updates, resync, baseCp };
     }
     case 'cp-confirm':
       return { kind, source, cpNumber: r.u64() };
