@@ -122,6 +122,12 @@ export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
     { applyStaleCpSync: true },
     'fail',
   ),
+  referenceTarget(
+    'canary-root-first',
+    "C2 (crash ordering): the destination writes a CP sync's root before the blocks it points to",
+    { rootFirst: true },
+    'fail',
+  ),
 ];
 
 /** Every target a name finds: the built-in ones, then the deviating ones. */

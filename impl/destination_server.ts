@@ -34,6 +34,8 @@ export interface DestinationConfig {
   readonly unsafeTruncateLogEarly?: boolean;
   /** CANARY: a CP sync for a CP the mirror already has or passed is applied again (a stale copy). */
   readonly unsafeApplyStaleCpSync?: boolean;
+  /** CANARY: a CP sync's root is written first, before the blocks it points to. */
+  readonly unsafeRootFirst?: boolean;
 }
 
 export interface DestinationMedia {
@@ -274,7 +276,12 @@ export class DestinationServer {
         this.applyByDbn(mirror, updates);
         mirror.volume = remountOrKeep(mirror);
       } else {
-        applyVbnUpdates(mirror.mirrorRaid, updates);
+        // The root is the last update: written last, so a cut before it leaves the old image whole.
+        // CANARY: unsafeRootFirst writes it first, pointing at blocks a cut may leave unwritten.
+        if (this.config.unsafeRootFirst) {
+          mirror.mirrorRaid.write([updates[updates.length - 1]!]);
+          mirror.mirrorRaid.write(updates.slice(0, -1));
+        } else applyVbnUpdates(mirror.mirrorRaid, updates);
         mirror.volume = Volume.mount(mirror.mirrorRaid);
         assert(mirror.volume.cpNumber === cpNumber, 'destination: the applied root is the CP that was sent');
       }

@@ -59,6 +59,9 @@ export interface Variation {
   readonly skipFrameChecksum?: boolean;
   /** The destination applies a CP sync for a CP its mirror already passed (a stale copy). */
   readonly applyStaleCpSync?: boolean;
+  // Crash ordering (harness/crash_points.ts finds it at once).
+  /** The destination writes a CP sync's root before the blocks it points to. */
+  readonly rootFirst?: boolean;
 }
 
 export function referenceTarget(
@@ -304,6 +307,7 @@ class ReferenceWorld implements TargetInstance {
       ...(v.storeAndForward ? { unsafeStoreAndForward: true } : {}),
       ...(v.truncateLogEarly ? { unsafeTruncateLogEarly: true } : {}),
       ...(v.applyStaleCpSync ? { unsafeApplyStaleCpSync: true } : {}),
+      ...(v.rootFirst ? { unsafeRootFirst: true } : {}),
     };
   }
 }

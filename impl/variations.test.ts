@@ -65,6 +65,7 @@ describe('deviating targets', () => {
       'canary-cp-image-early-cut',
       'canary-no-frame-checksum',
       'canary-applies-stale-cp-sync',
+      'canary-root-first',
     ]);
     for (const t of DEVIATING_TARGETS) {
       expect(t.expected).toBe('fail');
