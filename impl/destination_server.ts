@@ -145,6 +145,8 @@ export class DestinationServer {
           source: m.source,
           lastCommittedCp: mirror.volume.cpNumber,
           logHighSeq: mirror.log.lastSeq,
+          helloCp: m.lastCommittedCp,
+          helloSeq: m.helloSeq,
         });
       default:
         return; // Acks, confirms and replies flow the other way.

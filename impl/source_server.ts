@@ -97,6 +97,9 @@ export class SourceServer {
   /** When the CP sync or resync transfer awaited was sent; null when none is. */
   private awaitedSinceTick: number | null = null;
   private lastHelloTick = 0;
+  /** The last hello sent: only a reply to it is acted on (rule M1: any message may arrive late). */
+  private helloSeq = 0;
+  private helloCp = -1;
   /** unsafeCpImageEarlyCut only: the last write logged, and what its LBA read before it. */
   private lastLogged: { seq: number; lba: number; data: Uint8Array; before: Uint8Array } | null = null;
 
@@ -192,6 +195,9 @@ export class SourceServer {
       case 'cp-confirm':
         return this.onCpConfirm(m.cpNumber);
       case 'hello-reply':
+        // A reply to an earlier hello says where the mirror was then; it may have committed a
+        // transfer since, and a resync planned on it would be computed against the wrong image.
+        if (m.helloSeq !== this.helloSeq || m.helloCp !== this.helloCp) return;
         return this.onHelloReply(m.lastCommittedCp);
       case 'reject':
         if (m.permanent) this.fence(m.reason);
@@ -431,7 +437,16 @@ export class SourceServer {
 
   private sendHello(): void {
     this.lastHelloTick = this.nowTick;
-    this.send({ kind: 'hello', source: this.config.id, lastCommittedCp: this.volume.cpNumber });
+    // The counter restarts with the server; with the CP number the pair names one hello, but for a
+    // reply to a hello of the server's previous life that arrives after a restart quicker than it.
+    this.helloSeq++;
+    this.helloCp = this.volume.cpNumber;
+    this.send({
+      kind: 'hello',
+      source: this.config.id,
+      lastCommittedCp: this.helloCp,
+      helloSeq: this.helloSeq,
+    });
   }
 
   /**

@@ -42,12 +42,14 @@ const arbitraries: { [K in Message['kind']]: fc.Arbitrary<Extract<Message, { kin
     baseCp: counter,
   }),
   'cp-confirm': fc.record({ kind: fc.constant('cp-confirm'), source, cpNumber: counter }),
-  hello: fc.record({ kind: fc.constant('hello'), source, lastCommittedCp: counter }),
+  hello: fc.record({ kind: fc.constant('hello'), source, lastCommittedCp: counter, helloSeq: counter }),
   'hello-reply': fc.record({
     kind: fc.constant('hello-reply'),
     source,
     lastCommittedCp: counter,
     logHighSeq: counter,
+    helloCp: counter,
+    helloSeq: counter,
   }),
   reject: fc.record({
     kind: fc.constant('reject'),
@@ -85,8 +87,8 @@ const samples: readonly Message[] = [
     baseCp: 3,
   },
   { kind: 'cp-confirm', source: 'src1', cpNumber: 4 },
-  { kind: 'hello', source: 'src0', lastCommittedCp: 3 },
-  { kind: 'hello-reply', source: 'src0', lastCommittedCp: 3, logHighSeq: 21 },
+  { kind: 'hello', source: 'src0', lastCommittedCp: 3, helloSeq: 2 },
+  { kind: 'hello-reply', source: 'src0', lastCommittedCp: 3, logHighSeq: 21, helloCp: 4, helloSeq: 2 },
   { kind: 'reject', source: 'src0', refused: 'cp', number: 5, permanent: true, reason: 'promoted' },
 ];
 
@@ -170,8 +172,15 @@ describe('the frame layout', () => {
       frame(2, [...SRC0, ...u64(5)]),
     );
     expect(
-      encodeMessage({ kind: 'hello-reply', source: 'src0', lastCommittedCp: 3, logHighSeq: 2 ** 33 }),
-    ).toEqual(frame(6, [...SRC0, ...u64(3), ...u64(2 ** 33)]));
+      encodeMessage({
+        kind: 'hello-reply',
+        source: 'src0',
+        lastCommittedCp: 3,
+        logHighSeq: 2 ** 33,
+        helloCp: 4,
+        helloSeq: 7,
+      }),
+    ).toEqual(frame(6, [...SRC0, ...u64(3), ...u64(2 ** 33), ...u64(4), ...u64(7)]));
   });
 });
 
@@ -259,13 +268,13 @@ describe('rejection', () => {
 
   it('refuses to encode a message that breaks the format (a bug in the sender)', () => {
     expect(() => encodeMessage({ kind: 'log-ack', source: 'src0', seq: 0 })).toThrow(InvariantViolation);
-    expect(() => encodeMessage({ kind: 'hello', source: 'src0', lastCommittedCp: 1.5 })).toThrow(
+    expect(() => encodeMessage({ kind: 'hello', source: 'src0', lastCommittedCp: 1.5, helloSeq: 1 })).toThrow(
       InvariantViolation,
     );
-    expect(() => encodeMessage({ kind: 'hello', source: 'src0', lastCommittedCp: 2 ** 53 })).toThrow(
-      InvariantViolation,
-    );
-    expect(() => encodeMessage({ kind: 'hello', source: '', lastCommittedCp: 1 })).toThrow(
+    expect(() =>
+      encodeMessage({ kind: 'hello', source: 'src0', lastCommittedCp: 2 ** 53, helloSeq: 1 }),
+    ).toThrow(InvariantViolation);
+    expect(() => encodeMessage({ kind: 'hello', source: '', lastCommittedCp: 1, helloSeq: 1 })).toThrow(
       InvariantViolation,
     );
   });

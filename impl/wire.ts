@@ -73,6 +73,8 @@ export interface HelloMessage {
   readonly source: string;
   /** The source's last committed CP (its primary's root); 0 before the first CP. */
   readonly lastCommittedCp: number;
+  /** Counts this source's hellos since it started: the reply echoes it, with lastCommittedCp. */
+  readonly helloSeq: number;
 }
 
 /** Destination → source: where the mirror stands, so a resync can start from the last common CP. */
@@ -83,6 +85,12 @@ export interface HelloReplyMessage {
   readonly lastCommittedCp: number;
   /** The highest seq in this source's log file; 0 when it is empty. */
   readonly logHighSeq: number;
+  /**
+   * The hello this answers (its lastCommittedCp and helloSeq): a reply that arrives after a later
+   * hello was sent describes a mirror that may have moved on since, and is not acted on.
+   */
+  readonly helloCp: number;
+  readonly helloSeq: number;
 }
 
 /** Destination → source: a log entry (by seq) or a CP (by cpNumber) is refused. */
@@ -275,10 +283,13 @@ function writePayload(w: Writer, m: Message): void {
       return;
     case 'hello':
       w.u64(m.lastCommittedCp);
+      w.u64(m.helloSeq);
       return;
     case 'hello-reply':
       w.u64(m.lastCommittedCp);
       w.u64(m.logHighSeq);
+      w.u64(m.helloCp);
+      w.u64(m.helloSeq);
       return;
     case 'reject':
       w.u8(m.refused === 'seq' ? 1 : 2);
@@ -319,11 +330,15 @@ function readPayload(r: Reader, kind: MessageKind): Message {
     }
     case 'cp-confirm':
       return { kind, source, cpNumber: r.u64() };
-    case 'hello':
-      return { kind, source, lastCommittedCp: r.u64() };
+    case 'hello': {
+      const lastCommittedCp = r.u64();
+      return { kind, source, lastCommittedCp, helloSeq: r.u64() };
+    }
     case 'hello-reply': {
       const lastCommittedCp = r.u64();
-      return { kind, source, lastCommittedCp, logHighSeq: r.u64() };
+      const logHighSeq = r.u64();
+      const helloCp = r.u64();
+      return { kind, source, lastCommittedCp, logHighSeq, helloCp, helloSeq: r.u64() };
     }
     case 'reject': {
       const code = r.u8();
