@@ -23,7 +23,7 @@ describe('a fault of one message exposes the bug it is aimed at', () => {
       const target = builtInTarget(c.target)!;
       const r = runCampaign(target, {
         runs: 400,
-        seed: 7,
+        seed: 8,
         maxSteps: 60,
         swarm: true,
         version: 'test',
