@@ -238,15 +238,13 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
       index: fc.nat({ max: g.disks - 1 }),
     }),
   );
-  const primaryDisk = fc
-    .constantFrom(...groups.filter((g) => g.group === 'primary'))
-    .chain((g) =>
-      fc.record({
-        node: fc.constant(g.node),
-        group: fc.constant(g.group),
-        index: fc.nat({ max: g.disks - 1 }),
-      }),
-    );
+  const primaryDisk = fc.constantFrom(...groups.filter((g) => g.group === 'primary')).chain((g) =>
+    fc.record({
+      node: fc.constant(g.node),
+      group: fc.constant(g.group),
+      index: fc.nat({ max: g.disks - 1 }),
+    }),
+  );
   const ticks = (min: number, max: number) => fc.integer({ min, max });
   // Out of sync with a write to carry, the link comes back, and power goes in the middle of the
   // resync's media writes (on the source, or on the destination applying the transfer). Those come
