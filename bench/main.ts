@@ -5,6 +5,7 @@ import { measureCp } from './cp_bench.ts';
 import { measureCanaries, measureThroughput } from './harness_bench.ts';
 import { measureModel } from './model_bench.ts';
 import { measureParity } from './raid_bench.ts';
+import { measureScaling, type ScalingRow } from './scaling_bench.ts';
 
 interface Figures {
   parity: ReturnType<typeof measureParity>;
@@ -12,15 +13,17 @@ interface Figures {
   model: ReturnType<typeof measureModel>;
   harness: ReturnType<typeof measureThroughput>[];
   canaries: ReturnType<typeof measureCanaries>;
+  scaling: ScalingRow[];
 }
 
-function run(): Figures {
+async function run(): Promise<Figures> {
   return {
     parity: measureParity(),
     cp: measureCp(),
     model: measureModel(),
     harness: [measureThroughput(false), measureThroughput(true)],
     canaries: measureCanaries(),
+    scaling: await measureScaling(),
   };
 }
 
@@ -58,8 +61,18 @@ function print(f: Figures): void {
     console.log(
       `  ${c.target.padEnd(32)} caught ${c.caught}/${c.seeds}  ${Math.round(c.medianMs)} ms  ${c.medianSchedules} schedules  ${c.medianShrunkSteps} actions`,
     );
+  const runs = f.scaling[0]?.runs ?? 0;
+  console.log(
+    `cpsync check on worker threads (the same ${runs} swarm schedules against the reference, model in lockstep, threads started included)`,
+  );
+  for (const r of f.scaling)
+    console.log(
+      `  ${`${r.label} worker${r.workers === 1 ? '' : 's'}`.padEnd(16)} ${r.seconds.toFixed(2)} s  ${r.schedulesPerSecond.toFixed(1)} schedules/s  ${Math.round(r.stepsPerSecond).toLocaleString('en-US')} lockstep steps/s  ${r.speedup.toFixed(2)}x`,
+    );
+  if (new Set(f.scaling.map((r) => r.observedSteps)).size > 1)
+    console.log('  (the rows ran different steps: the pool is not deterministic, a bug)');
 }
 
-const figures = run();
+const figures = await run();
 if (process.argv.includes('--json')) console.log(JSON.stringify(figures));
 else print(figures);

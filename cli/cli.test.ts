@@ -118,3 +118,27 @@ describe('bad input: one line, exit 2, no stack', () => {
     expect(errors()).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('cpsync crash-points', () => {
+  it('holds for the reference and catches a root written first, saving a counterexample that replays', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cpsync-crash-'));
+    expect(await main(['crash-points', '--kind', 'cp-sync-apply', '--json'])).toBe(0);
+    const held = JSON.parse(printed()) as { points: number; failed: number; node: string };
+    expect(held.node).toBe('dst');
+    expect(held.points).toBeGreaterThan(3);
+    expect(held.failed).toBe(0);
+    out.mockClear();
+    const args = ['crash-points', '--kind', 'cp-sync-apply', '--target', 'canary-root-first', '--out', dir];
+    expect(await main([...args, '--json'])).toBe(1);
+    const caught = JSON.parse(printed()) as { failed: number; counterexample: string };
+    expect(caught.failed).toBeGreaterThan(0);
+    out.mockClear();
+    expect(await main(['replay', caught.counterexample, '--json'])).toBe(1);
+    expect((JSON.parse(printed()) as { property: string }).property).toBe('model-refinement');
+  });
+
+  it('names the kinds when given another, and exits 2', async () => {
+    expect(await main(['crash-points', '--kind', 'rebuild'])).toBe(2);
+    expect(errors()).toContain('--kind must be one of source-cp, cp-sync-apply');
+  });
+});

@@ -1,43 +1,72 @@
-// The `cpsync` command line: `check` runs a conformance campaign against a target, `replay` runs a saved
-// counterexample again, `targets` lists the built-in targets. Exit codes: 0 every property held (or a
+// The `cpsync` command line: `check` runs a conformance campaign against a target (on a pool of worker
+// threads, or one shard of it), `merge` combines the results of shards, `replay` runs a saved
+// counterexample again, `crash-points` cuts power at every media write of one operation, `targets`
+// lists the built-in targets. Exit codes: 0 every property held (or a
 // replay no longer fails), 1 a counterexample was found (or reproduces), 2 a usage or input error.
 // This is the one place that reads the clock (for throughput figures) and writes files.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SingleBar } from 'cli-progress';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import {
-  COUNTEREXAMPLE_FORMAT,
-  type Counterexample,
-  readableSteps,
-  replayCounterexample,
-} from '../harness/campaign.ts';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { type Counterexample, readableSteps, replayCounterexample } from '../harness/campaign.ts';
+import { MAX_CAMPAIGN_SEED, SLICE_RUNS } from '../harness/campaign_share.ts';
 import { modelCheckers } from '../harness/model_checker.ts';
 import { ALL_NAMED_TARGETS, loadTarget, TargetLoadError } from '../harness/targets.ts';
-import { CP_PROPERTIES } from '../model/cp_obligations.ts';
-import { SOMETIMES } from '../properties/properties.ts';
-import { runCampaignInWorker, TargetHang } from './campaign_worker.ts';
+import {
+  defaultWorkers,
+  runCampaignPool,
+  type Shard,
+  shardRuns,
+  TargetHang,
+  WHOLE,
+} from './campaign_pool.ts';
+import { checkSummary, exitCodeOf, goalsFor, printSummary } from './campaign_summary.ts';
+import { checkOutDir, saveCounterexample } from './counterexample_file.ts';
+import { parseCounterexample } from './counterexample_schema.ts';
+import { type CrashPointsCommandOptions, crashPointsCommand } from './crash_points_command.ts';
+import { mergeResults } from './merge.ts';
+import {
+  defaultReportPath,
+  ReportError,
+  recordForReport,
+  writeCampaignReport,
+  writeCounterexampleReport,
+} from './report_files.ts';
+import { UsageError } from './usage_error.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-/** A user error: printed as one line, exit 2. */
-class UsageError extends Error {}
-
-function integer(name: string, min: number) {
+/** Decimal digits only, within [min, max]: a number that prints back exactly as it was given. */
+function integer(name: string, min: number, max: number) {
   return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
     return n;
   };
+}
+
+const MAX_SHARDS = 10_000;
+
+/** `k/K`: the k-th of K parts of the seed space (1-based). */
+function shard(value: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(value);
+  const k = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || !Number.isSafeInteger(count) || count < 1 || count > MAX_SHARDS || k < 1 || k > count)
+    throw new InvalidArgumentError(`--shard must be k/K with 1 <= k <= K <= ${MAX_SHARDS}, for example 2/4`);
+  return { index: k - 1, count };
 }
 
 interface CheckOptions {
   target: string;
   runs: number;
+  time?: number;
+  shard?: Shard;
+  workers: number;
   seed?: number;
   maxSteps: number;
   swarm: boolean;
@@ -45,105 +74,82 @@ interface CheckOptions {
   model: boolean;
   out: string;
   hangTimeout: number;
+  html?: string;
 }
 
 async function check(o: CheckOptions): Promise<number> {
   const target = await loadTarget(o.target);
+  // A folder that cannot take the counterexample is said now, not after the campaign found one.
+  checkOutDir(o.out);
   // A seed drawn from the clock when none is given; printed, so the run can be repeated exactly.
-  const seed = o.seed ?? Date.now() % 0x7fffffff;
+  const seed = o.seed ?? Date.now() % (MAX_CAMPAIGN_SEED + 1);
+  const part = o.shard ?? WHOLE;
+  const runs = o.time === undefined ? o.runs : Number.POSITIVE_INFINITY;
+  const mine = shardRuns(part, runs);
+  const slices = Math.ceil(o.runs / SLICE_RUNS);
+  if (mine === 0)
+    throw new UsageError(
+      `--shard ${part.index + 1}/${part.count} has no runs: --runs ${o.runs} makes ${slices} slice${slices === 1 ? '' : 's'} of ${SLICE_RUNS} runs, dealt to the shards in turn`,
+    );
   const bar =
     !o.json && process.stderr.isTTY
       ? new SingleBar({
-          format: 'checking {bar} {value}/{total} schedules | {steps} steps',
+          format:
+            o.time === undefined
+              ? 'checking {bar} {value}/{total} schedules | {steps} steps'
+              : 'checking {value} schedules | {steps} steps | {duration} s',
           hideCursor: true,
         })
       : null;
-  bar?.start(o.runs, 0, { steps: 0 });
-  const started = performance.now();
-  // In a worker, watched: a target that hangs ends the campaign with one line instead of hanging it.
-  const job = { target: o.target, runs: o.runs, seed, maxSteps: o.maxSteps, swarm: o.swarm, model: o.model };
-  const result = await runCampaignInWorker({ ...job, version: VERSION }, o.hangTimeout * 1000, (run, steps) =>
-    bar?.update(Math.min(run, o.runs), { steps }),
-  ).finally(() => bar?.stop());
-  const seconds = (performance.now() - started) / 1000;
-  // A module target is named by its path in the file, so that `cpsync replay` can load it again.
-  const cx = result.counterexample && { ...result.counterexample, target: o.target };
-  const file = cx ? saveCounterexample(cx, o.out, target.name) : undefined;
-  // A campaign that held every property but never reached some `sometimes` goal proves less than it
-  // seems: its result is 'incomplete' and it exits 4. The model's goals count only with the model on.
-  const goals = SOMETIMES.map((p) => p.name).filter((n) => o.model || !MODEL_GOALS.has(n));
-  const unreached = goals.filter((n) => !result.sometimes.get(n));
-  const summary = {
-    target: o.target,
-    expected: target.expected,
-    seed,
-    runs: result.runs,
-    steps: result.steps,
-    observedSteps: result.observedSteps,
-    ticks: result.ticks,
-    result: cx ? 'fail' : unreached.length > 0 ? 'incomplete' : 'pass',
-    unreached,
-    property: cx?.property ?? null,
-    message: cx?.message ?? null,
-    counterexample: file ?? null,
-    shrunkSteps: cx?.schedule.actions.length ?? null,
-    runsToFailure: cx ? result.runsToFailure : null,
-    seconds: Number(seconds.toFixed(3)),
-    schedulesPerSecond: Number((result.runs / seconds).toFixed(1)),
-    stepsPerSecond: Math.round(result.observedSteps / seconds),
-    sometimes: Object.fromEntries(result.sometimes),
+  bar?.start(Number.isFinite(mine) ? mine : 0, 0, { steps: 0 });
+  // On a pool of threads, watched: a target that hangs ends the campaign with one line instead of hanging it.
+  const identity = { target: o.target, seed, maxSteps: o.maxSteps, swarm: o.swarm, model: o.model };
+  const coverage = o.html !== undefined; // what the campaign visited, for its HTML report
+  const plan = {
+    runs,
+    seconds: o.time ?? null,
+    shard: part,
+    workers: o.workers,
+    hangMs: o.hangTimeout * 1000,
   };
+  const outcome = await runCampaignPool({ ...identity, coverage, version: VERSION }, plan, (n, steps) =>
+    bar?.update(n, { steps }),
+  ).finally(() => bar?.stop());
+  // A module target is named by its path in the file, so that `cpsync replay` can load it again.
+  const cx = outcome.shrunk && { ...outcome.shrunk.counterexample, target: o.target };
+  const saved = cx ? saveCounterexample(cx, o.out, target.name) : undefined;
+  const summary = checkSummary({
+    identity,
+    expected: target.expected,
+    runsOption: o.time === undefined ? o.runs : null,
+    timeSeconds: o.time ?? null,
+    shard: o.shard ?? null,
+    outcome,
+    ...(cx ? { counterexample: cx } : {}),
+    counterexampleFile: saved?.file ?? null,
+  });
   if (o.json) console.log(JSON.stringify(summary));
-  else printCheck(summary, cx, file);
-  return cx ? 1 : unreached.length > 0 ? 4 : 0;
-}
-
-/** `sometimes` goals that only the model in lockstep records (its CP milestones). */
-const MODEL_GOALS: ReadonlySet<string> = new Set(
-  CP_PROPERTIES.flatMap((p) => p.partners as readonly string[]),
-);
-
-function printCheck(
-  s: Record<string, unknown>,
-  cx: Counterexample | undefined,
-  file: string | undefined,
-): void {
-  console.log(`target ${s.target} (expected to ${s.expected}), seed ${s.seed}`);
-  console.log(
-    `${s.runs} schedules, ${s.steps} actions, ${s.observedSteps} lockstep steps in ${s.seconds} s: ${s.schedulesPerSecond} schedules/s, ${s.stepsPerSecond} steps/s`,
-  );
-  // A property that held only because its precondition never arose says little: name those.
-  const reached = s.sometimes as Record<string, number>;
-  const missed = s.unreached as string[];
-  const goals = Object.keys(reached).length + missed.length;
-  console.log(
-    `sometimes: ${goals - missed.length} of ${goals} reached` +
-      (missed.length > 0 ? ` (never: ${missed.join(', ')}; more runs or --swarm reach them)` : ''),
-  );
-  if (!cx || !file) {
-    console.log(
-      missed.length > 0
-        ? 'INCOMPLETE: every property held, but not every sometimes goal was reached (exit 4)'
-        : 'every property held',
-    );
-    console.log(`reproduce: cpsync check --target ${s.target} --seed ${s.seed} --runs ${s.runs}`);
-    return;
+  else printSummary(summary, cx);
+  // Nowhere could take the file: the counterexample is printed whole, so nothing is lost.
+  if (cx && saved?.file === null) console.log(JSON.stringify(cx, null, 2));
+  const file = saved?.file ?? undefined;
+  if (o.html) {
+    writeCampaignReport(o.html, {
+      summary,
+      goals: goalsFor(o.model),
+      ...(outcome.coverage ? { coverage: outcome.coverage } : {}),
+      ...(cx && file ? { failure: { cx, record: recordForReport(target, cx, o.model), file } } : {}),
+    });
+    if (!o.json) console.log(`report: ${o.html}`);
   }
-  console.log(`VIOLATED ${cx.property}: ${cx.message}`);
-  console.log(`shrunk to ${cx.schedule.actions.length} actions (found after ${s.runsToFailure} schedules):`);
-  for (const line of cx.readable.slice(0, cx.schedule.actions.length + 1)) console.log(`  ${line}`);
-  console.log(`counterexample: ${file}`);
-  console.log(`replay: cpsync replay ${file}    (fast-check seed ${cx.seed}, path ${cx.path})`);
+  if (saved?.problem) {
+    console.error(`cpsync: ${saved.problem}`);
+    return 2;
+  }
+  return exitCodeOf(summary);
 }
 
-function saveCounterexample(cx: Counterexample, dir: string, name: string): string {
-  mkdirSync(dir, { recursive: true });
-  const safe = name.replace(/[^\w.-]+/g, '_');
-  const file = join(dir, `${safe}-${cx.property}-seed${cx.seed}.json`);
-  writeFileSync(file, `${JSON.stringify(cx, null, 2)}\n`);
-  return file;
-}
-
+/** Reads and validates a counterexample file (cli/counterexample_schema.ts): a UsageError names the field. */
 export function readCounterexample(file: string): Counterexample {
   let text: string;
   try {
@@ -157,29 +163,24 @@ export function readCounterexample(file: string): Counterexample {
   } catch {
     throw new UsageError(`${file} is not JSON, so it is not a cpsync counterexample`);
   }
-  const c = cx as Partial<Counterexample> | null;
-  if (!c || typeof c !== 'object' || c.format !== COUNTEREXAMPLE_FORMAT)
-    throw new UsageError(`${file} is not a cpsync counterexample (no "format": "${COUNTEREXAMPLE_FORMAT}")`);
-  const s = c.schedule;
-  if (
-    !s ||
-    !Array.isArray(s.actions) ||
-    typeof s.seed !== 'number' ||
-    typeof s.config !== 'object' ||
-    typeof c.target !== 'string'
-  )
-    throw new UsageError(
-      `${file} is a damaged counterexample: it lacks target, schedule.config, schedule.seed or schedule.actions`,
-    );
-  return c as Counterexample;
+  return parseCounterexample(cx, file);
 }
 
-async function replay(file: string, o: { json: boolean; model: boolean }): Promise<number> {
+async function replay(file: string, o: { json: boolean; model: boolean; html?: string }): Promise<number> {
   const cx = readCounterexample(file);
   const target = await loadTarget(cx.target);
   // The model runs in lockstep when it did in the run that found the counterexample (and --no-model is absent).
-  const result = replayCounterexample(target, cx, o.model && cx.lockstep !== false ? modelCheckers() : []);
+  const record = o.html ? recordForReport(target, cx, o.model) : undefined;
+  const result =
+    record?.result ??
+    replayCounterexample(target, cx, o.model && cx.lockstep !== false ? modelCheckers() : []);
   const v = result.violation;
+  // The schema keeps out what the world cannot run; should something still slip through, it is the
+  // file's fault or the harness's, never the target's.
+  if (v?.property === 'harness-error')
+    throw new UsageError(
+      `${file}: the harness cannot run this schedule (not the target's fault): ${v.message}`,
+    );
   if (o.json) {
     console.log(
       JSON.stringify({
@@ -205,7 +206,32 @@ async function replay(file: string, o: { json: boolean; model: boolean }): Promi
         : `no longer fails: every property held (was: ${cx.property})`,
     );
   }
+  if (o.html && record) {
+    writeCounterexampleReport(o.html, cx, record, file);
+    if (!o.json) console.log(`report: ${o.html}`);
+  }
   return v ? 1 : 0;
+}
+
+/** `cpsync report FILE`: the counterexample replayed and drawn, as one self-contained HTML file. */
+async function report(file: string, o: { out?: string; model: boolean }): Promise<number> {
+  const cx = readCounterexample(file);
+  const record = recordForReport(await loadTarget(cx.target), cx, o.model);
+  const out = o.out ?? defaultReportPath(file);
+  writeCounterexampleReport(out, cx, record, file);
+  const v = record.result.violation;
+  console.log(
+    `report: ${out} (${v ? `${v.property} at step ${v.step}` : `no longer fails: every property held (was: ${cx.property})`})`,
+  );
+  return 0;
+}
+
+/** `cpsync merge FILES...`: the shards' results as one campaign's (exit codes as `check`). */
+function merge(files: readonly string[], o: { json: boolean }): number {
+  const { summary, counterexample } = mergeResults(files, readCounterexample);
+  if (o.json) console.log(JSON.stringify(summary));
+  else printSummary(summary, counterexample);
+  return exitCodeOf(summary);
 }
 
 function targets(o: { json: boolean }): number {
@@ -233,29 +259,89 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command('check')
     .description('run a conformance campaign against a target')
     .option('--target <name|path>', 'a built-in target (cpsync targets) or a module path', 'reference')
-    .option('--runs <n>', 'schedules to run', integer('--runs', 1), 200)
-    .option('--seed <n>', 'the campaign seed (default: drawn and printed)', integer('--seed', 0))
-    .option('--max-steps <n>', 'actions per schedule at most', integer('--max-steps', 1), 60)
+    .option('--runs <n>', 'schedules to run', integer('--runs', 1, 100_000_000), 200)
+    .addOption(
+      new Option('--time <s>', 'run until this many seconds have passed, instead of --runs')
+        .argParser(integer('--time', 1, 7 * 24 * 3600))
+        .conflicts('runs'),
+    )
+    .option(
+      '--shard <k/K>',
+      'run the k-th of K parts of the campaign (merge the results: cpsync merge)',
+      shard,
+    )
+    .option(
+      '--workers <n>',
+      'worker threads (one per core of this machine by default)',
+      integer('--workers', 1, 256),
+      defaultWorkers(),
+    )
+    .option(
+      '--seed <n>',
+      'the campaign seed (default: drawn and printed)',
+      integer('--seed', 0, MAX_CAMPAIGN_SEED),
+    )
+    .option('--max-steps <n>', 'actions per schedule at most', integer('--max-steps', 1, 10_000), 60)
     .option('--swarm', 'draw a mix of action kinds per schedule (swarm testing)', false)
     .option('--no-model', 'do not step the statechart model in lockstep')
     .option('--out <dir>', 'where counterexamples are written', 'reports/counterexamples')
     .option(
       '--hang-timeout <s>',
       'seconds without a finished schedule before the target counts as hung',
-      integer('--hang-timeout', 1),
+      integer('--hang-timeout', 1, 24 * 3600),
       60,
     )
     .option('--json', 'print one JSON object', false)
+    .option('--html <file>', 'also write an HTML report of the campaign')
     .action(async (o: CheckOptions) => {
       code = await check(o);
+    });
+  program
+    .command('merge <files...>')
+    .description('combine the --json results of the shards of one campaign (check --shard k/K)')
+    .option('--json', 'print one JSON object', false)
+    .action((files: string[], o: { json: boolean }) => {
+      code = merge(files, o);
     });
   program
     .command('replay <file>')
     .description('run a saved counterexample again and print its trace')
     .option('--no-model', 'do not step the statechart model in lockstep')
     .option('--json', 'print one JSON object', false)
-    .action(async (file: string, o: { json: boolean; model: boolean }) => {
+    .option('--html <file>', 'also write an HTML report of the run')
+    .action(async (file: string, o: { json: boolean; model: boolean; html?: string }) => {
       code = await replay(file, o);
+    });
+  program
+    .command('report <file>')
+    .description("write a counterexample's HTML report: its sequence diagram and steps (exit 0 when written)")
+    .option('-o, --out <file>', 'where to write it (default: the counterexample with .html for .json)')
+    .option('--no-model', 'do not step the statechart model in lockstep')
+    .action(async (file: string, o: { out?: string; model: boolean }) => {
+      code = await report(file, o);
+    });
+  program
+    .command('crash-points')
+    .description(
+      'cut power at every media write of the next operation of a kind, after a prefix, and check each run',
+    )
+    .requiredOption(
+      '--kind <kind>',
+      'source-cp, cp-sync-apply, log-append, resync-transfer or failover-replay',
+    )
+    .option('--target <name|path>', 'a built-in target (cpsync targets) or a module path', 'reference')
+    .option(
+      '--from <file>',
+      "a counterexample whose schedule is the prefix (default: a write and a CP's ticks)",
+    )
+    .option('--mode <mode>', 'the default prefix: sync, strict-sync or semi-sync', 'sync')
+    .option('--seed <n>', "the default prefix's world seed", integer('--seed', 0, MAX_CAMPAIGN_SEED), 1)
+    .option('--torn <how>', 'the cut write: torn, whole or both', 'torn')
+    .option('--no-model', 'do not step the statechart model in lockstep')
+    .option('--out <dir>', 'where the first failing point is written', 'reports/counterexamples')
+    .option('--json', 'print one JSON object', false)
+    .action(async (o: CrashPointsCommandOptions) => {
+      code = await crashPointsCommand(o, readCounterexample, VERSION);
     });
   program
     .command('targets')
@@ -269,7 +355,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return code;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    if (e instanceof UsageError || e instanceof TargetLoadError) {
+    if (e instanceof UsageError || e instanceof TargetLoadError || e instanceof ReportError) {
       console.error(`cpsync: ${e.message}`);
       return 2;
     }
