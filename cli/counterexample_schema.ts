@@ -32,6 +32,8 @@ export const LIMITS = {
   /** A message fault's delay or stale copy, and the byte a corruption or truncation names. */
   messageFaultTicks: 10_000,
   messageBytes: 1_000_000,
+  /** Writes of one burst. */
+  burstWrites: 10_000,
 } as const;
 
 const int = (min: number, max: number) => z.int().min(min).max(max);
@@ -73,10 +75,17 @@ const messageFault = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('truncate'), bytes: int(0, LIMITS.messageBytes) }),
 ]);
 
-/** Every kind of WorldAction (harness/world.ts); cli/counterexample_schema.test.ts keeps the two in step. */
+/** Every kind of WorldAction (harness/world.ts); cli/bad_input.test.ts keeps the two in step. */
 const action = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('write'), source: name, lba: int(0, LIMITS.lbaCount - 1) }),
   z.strictObject({ kind: z.literal('read'), source: name, lba: int(0, LIMITS.lbaCount - 1) }),
+  z.strictObject({
+    kind: z.literal('burst'),
+    source: name,
+    from: int(0, LIMITS.lbaCount - 1),
+    count: int(1, LIMITS.burstWrites),
+    stride: int(0, LIMITS.lbaCount),
+  }),
   z.strictObject({ kind: z.literal('tick'), ticks: int(1, LIMITS.ticksPerAction) }),
   z.strictObject({ kind: z.literal('partition'), source: name }),
   z.strictObject({ kind: z.literal('heal'), source: name }),
@@ -201,6 +210,8 @@ function worldProblem(s: ParsedSchedule): string | null {
       return `${at(i, 'source')}: '${a.source}' is not a source of this world (${oneOf(sources)})`;
     if ('lba' in a && a.lba >= lbaCount)
       return `${at(i, 'lba')}: LBA ${a.lba} is outside the volume (0 to ${lbaCount - 1}, lbaCount ${lbaCount})`;
+    if (a.kind === 'burst' && a.from >= lbaCount)
+      return `${at(i, 'from')}: LBA ${a.from} is outside the volume (0 to ${lbaCount - 1}, lbaCount ${lbaCount})`;
     if ('node' in a && !nodes.includes(a.node))
       return `${at(i, 'node')}: '${a.node}' is not a node of this world (${oneOf(nodes)})`;
     if (a.kind === 'message-fault') {

@@ -61,7 +61,8 @@ export function messageClassOf(send: Pick<SendEvent, 'type' | 'resync'>): Messag
   if (send.type === null) return 'opaque';
   if (send.type === 'cp-sync') return send.resync ? 'resync' : 'cp-sync';
   if (send.type === 'hello-reply') return 'hello';
-  return send.type;
+  // A target's own kinds (TargetInstance.describeMessage) outside the reference's are drawn as opaque.
+  return MESSAGE_CLASSES.some((c) => c.cls === send.type) ? (send.type as MessageClass) : 'opaque';
 }
 
 export function fateOf(send: SendEvent, arrival: ArrivalEvent | undefined): MessageFate {
@@ -130,6 +131,7 @@ function layout(record: RunRecord): Layout {
       rows.push({ kind: 'phase', step, tick: step.fromTick });
     if (step.action.kind !== 'tick') {
       const writeId = step.action.kind === 'write' ? ++writes : undefined;
+      if (step.action.kind === 'burst') writes += step.action.count;
       rows.push({ kind: 'action', step, tick: step.fromTick, ...(writeId ? { writeId } : {}) });
     }
     for (let i = step.eventsFrom; i < step.eventsTo; i++) {
@@ -391,6 +393,7 @@ function actionNode(ctx: Ctx, a: WorldAction, writeId: number | undefined): Node
     case 'write':
       return ctx.record.writes[(writeId ?? 1) - 1]?.servedBy ?? a.source;
     case 'read':
+    case 'burst':
       return a.source;
     case 'partition':
     case 'heal':

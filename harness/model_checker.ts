@@ -21,7 +21,7 @@ import type { ModelSnapshot } from '../model/statechart.ts';
 import type { History } from './history.ts';
 import type { LockstepChecker } from './runner.ts';
 import type { NodeId } from './target.ts';
-import type { WorldAction } from './world.ts';
+import { burstLbas, type WorldAction, writesIssuedBy } from './world.ts';
 import { writeIdOf } from './write_identity.ts';
 
 /** The CP milestones the model saw in this run, kept in the History for the `sometimes` partners. */
@@ -74,7 +74,9 @@ export class ModelChecker implements LockstepChecker {
     for (const [source, m] of models) models.set(source, beginModelStep(m, h.world.now));
     const before = new Map(models);
     // Environment events that happen when the action runs; a power cut is fed when it is seen.
-    for (const [source, event] of environmentEvents(action, h, h.world.writes.length)) {
+    // The action's writes are the last it issued: their ids start here.
+    const firstWriteId = h.world.writes.length - writesIssuedBy(action) + 1;
+    for (const [source, event] of environmentEvents(action, h, firstWriteId)) {
       if (event.type === 'CRASH_SOURCE' || event.type === 'CRASH_DEST') continue;
       const out = step(models.get(source)!, event);
       if (!out.ok) return `${source}: ${out.reason}`;
@@ -231,12 +233,18 @@ function sourceOfGroup(node: NodeId, group: string): NodeId {
 }
 
 /** The environment events an action is, per relationship it concerns. */
+/** `writeId`: the id of the action's first write (a write's, or a burst's first). */
 function environmentEvents(a: WorldAction, h: History, writeId: number): [NodeId, EnvironmentEvent][] {
   const all = (event: EnvironmentEvent): [NodeId, EnvironmentEvent][] =>
     h.world.spec.sources.map((s) => [s.id, event]);
   switch (a.kind) {
     case 'write':
       return [[a.source, { type: 'WRITE', lba: a.lba, writeId }]];
+    case 'burst':
+      return burstLbas(a, h.lbas(a.source)).map((lba, i) => [
+        a.source,
+        { type: 'WRITE', lba, writeId: writeId + i },
+      ]);
     case 'read':
       return [[a.source, { type: 'READ', lba: a.lba }]];
     case 'tick':

@@ -133,6 +133,7 @@ class Atlas {
     const w = this.world;
     switch (a.kind) {
       case 'write':
+      case 'burst':
       case 'read':
         return this.failedOver.has(a.source) ? w.isUp('dst') : w.isUp(a.source);
       case 'tick':

@@ -42,6 +42,8 @@ export interface Mix {
   readonly slowLink: number;
   /** A few actions that together reach a rare situation (scenarioArb). */
   readonly scenario: number;
+  /** Many writes in one step: a sequential fill, or overwrites of one LBA. */
+  readonly burst: number;
 }
 
 export const DEFAULT_MIX: Mix = {
@@ -59,6 +61,7 @@ export const DEFAULT_MIX: Mix = {
   messageFault: 3,
   slowLink: 1,
   scenario: 4,
+  burst: 2,
 };
 
 export interface ScheduleOptions {
@@ -91,6 +94,7 @@ export function mixArb(): fc.Arbitrary<Mix> {
     messageFault: w(8),
     slowLink: w(4),
     scenario: w(20),
+    burst: w(4),
   });
 }
 
@@ -99,7 +103,12 @@ export function configArb(options: ScheduleOptions): fc.Arbitrary<ScheduleConfig
     preset: fc.record({
       sources: fc.integer({ min: 1, max: options.maxSources ?? 2 }),
       mode: fc.constantFrom(...(options.modes ?? MODES)),
-      lbaCount: fc.constantFrom(16, 64),
+      // Mostly small volumes (overwrites, freed blocks); sometimes one whose live image spans many
+      // stripes on both sides once a burst fills it.
+      lbaCount: fc.oneof(
+        { weight: 6, arbitrary: fc.constantFrom(16, 64) },
+        { weight: 1, arbitrary: fc.constant(256) },
+      ),
       // A small NVLOG half fills within a CP: the half-full CP trigger and back-pressure get exercised.
       nvlogHalfEntries: fc.constantFrom(3, 16),
     }),
@@ -144,6 +153,27 @@ export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> 
   const weighted: { weight: number; arbitrary: fc.Arbitrary<WorldAction> }[] = [
     { weight: mix.write, arbitrary: fc.record({ kind: fc.constant('write' as const), source, lba }) },
     { weight: mix.read, arbitrary: fc.record({ kind: fc.constant('read' as const), source, lba }) },
+    {
+      weight: mix.burst,
+      arbitrary: fc.oneof(
+        // Fill the volume, in order: the live image spans every stripe.
+        fc.record({
+          kind: fc.constant('burst' as const),
+          source,
+          from: fc.constant(0),
+          count: fc.constant(lbaCount),
+          stride: fc.constant(1),
+        }),
+        // A burst that fills NVLOG halves and stalls: sequential, or all to one LBA.
+        fc.record({
+          kind: fc.constant('burst' as const),
+          source,
+          from: lba,
+          count: fc.integer({ min: 4, max: 40 }),
+          stride: fc.constantFrom(0, 1),
+        }),
+      ),
+    },
     {
       weight: mix.tick,
       arbitrary: fc.record({ kind: fc.constant('tick' as const), ticks: fc.integer({ min: 1, max: 12 }) }),
@@ -357,6 +387,8 @@ export function describeAction(a: WorldAction): string {
     case 'write':
     case 'read':
       return `${a.kind} ${a.source} lba=${a.lba}`;
+    case 'burst':
+      return `burst ${a.source} ${a.count} writes from lba=${a.from}${a.stride === 1 ? ', sequential' : a.stride === 0 ? ', all to it' : `, stride ${a.stride}`}`;
     case 'tick':
       return `tick ${a.ticks}`;
     case 'partition':

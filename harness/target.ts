@@ -273,6 +273,22 @@ export interface TargetInstance {
   readVbn(source: NodeId, side: 'primary' | 'mirror', vbn: number): Uint8Array;
   /** The destination's log file for `source` as it is on its disks. */
   logFile(source: NodeId): LogRecord[];
+  /**
+   * Optional: a message `from` sent, in the target's own terms, for the trace and the sequence diagram;
+   * null when the bytes are not one of its messages (corrupted, truncated). Without it the trace shows
+   * the bytes' length and checksum.
+   */
+  describeMessage?(bytes: Uint8Array, from: NodeId): MessageDescription | null | undefined;
+}
+
+/** A message as its target names it (TargetInstance.describeMessage). */
+export interface MessageDescription {
+  /** Its kind, e.g. 'log-entry'; the sequence diagram colours the reference's kinds. */
+  readonly kind: string;
+  /** A CP sync that is a resync transfer (the reference's kinds). */
+  readonly resync?: boolean;
+  /** One line for the trace. */
+  readonly text: string;
 }
 
 /** A conformance target: the reference implementation, a canary, or a user's module. */

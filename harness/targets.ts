@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { referenceTarget } from '../impl/reference_target.ts';
 import { shadowPagingTarget } from '../shadow/shadow_target.ts';
+import { COMMAND_TARGET_PREFIX, processTarget } from './process_target.ts';
 import type { ConformanceTarget } from './target.ts';
 
 export const BUILT_IN_TARGETS: readonly ConformanceTarget[] = [
@@ -142,10 +143,24 @@ export function builtInTarget(name: string): ConformanceTarget | undefined {
   return ALL_NAMED_TARGETS.find((t) => t.name === name);
 }
 
-/** `name` is a built-in target's name, or a path to a module exporting a ConformanceTarget. */
-export async function loadTarget(name: string): Promise<ConformanceTarget> {
+/**
+ * `name` is a built-in target's name, a path to a module exporting a ConformanceTarget, or
+ * `cmd:COMMAND ARGS`, a process target (harness/process_target.ts) whose nodes hang after `hangTimeoutMs`.
+ */
+export async function loadTarget(
+  name: string,
+  options: { readonly hangTimeoutMs?: number } = {},
+): Promise<ConformanceTarget> {
   const builtIn = builtInTarget(name);
   if (builtIn) return builtIn;
+  if (name.startsWith(COMMAND_TARGET_PREFIX)) {
+    const command = name.slice(COMMAND_TARGET_PREFIX.length);
+    try {
+      return processTarget({ command, ...options });
+    } catch (e) {
+      throw new TargetLoadError(`--target-cmd ${command}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   if (!/[./\\]/.test(name))
     throw new TargetLoadError(
       `unknown target '${name}': built-in targets are ${ALL_NAMED_TARGETS.map((t) => t.name).join(', ')}; a module path starts with ./ or /`,

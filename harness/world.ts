@@ -11,7 +11,7 @@ import { Nvram } from '../impl/nvram.ts';
 import { Power } from '../impl/power.ts';
 import type { RaidGeometry } from '../impl/raid.ts';
 import { disksFor } from '../impl/raid.ts';
-import { decodeMessage, describeMessage, type Message, WireError } from '../impl/wire.ts';
+import { decodeMessage, type Message, type WireError } from '../impl/wire.ts';
 import { Causality } from './causality.ts';
 import { Prng } from './prng.ts';
 import {
@@ -25,6 +25,7 @@ import {
   type ConformanceTarget,
   DESTINATION,
   type Effect,
+  type MessageDescription,
   type NodeId,
   type NodeMedia,
   type Observation,
@@ -38,6 +39,17 @@ import { writeData } from './write_identity.ts';
 /** What a schedule can make happen: client requests, time, and the environment's faults. */
 export type WorldAction =
   | { readonly kind: 'write'; readonly source: NodeId; readonly lba: number }
+  /**
+   * `count` writes in one step, to LBAs `from`, `from + stride`, ... (modulo the volume): stride 1 is a
+   * sequential fill (spanning many stripes), stride 0 overwrites one LBA again and again.
+   */
+  | {
+      readonly kind: 'burst';
+      readonly source: NodeId;
+      readonly from: number;
+      readonly count: number;
+      readonly stride: number;
+    }
   | { readonly kind: 'read'; readonly source: NodeId; readonly lba: number }
   | { readonly kind: 'tick'; readonly ticks: number }
   | { readonly kind: 'partition'; readonly source: NodeId }
@@ -120,8 +132,11 @@ export type WorldEvent =
       readonly id: number;
       readonly from: NodeId;
       readonly to: NodeId;
-      /** The decoded kind, and for a CP sync whether it is a resync transfer; null when it does not decode. */
-      readonly type: Message['kind'] | null;
+      /**
+       * The kind the target's describeMessage gave (the reference's: Message['kind']), and for a CP sync
+       * whether it is a resync transfer; null when it does not decode, or the target describes nothing.
+       */
+      readonly type: string | null;
       readonly resync: boolean;
       readonly message: string;
     }
@@ -267,6 +282,13 @@ export class World {
     return obs;
   }
 
+  /** The LBAs of a source's volume. */
+  lbaCount(source: NodeId): number {
+    const s = this.spec.sources.find((x) => x.id === source);
+    if (!s) throw new RangeError(`no source ${source}`);
+    return s.lbaCount;
+  }
+
   writeRecord(writeId: number): WriteRecord | undefined {
     return this.writeById.get(writeId);
   }
@@ -276,6 +298,10 @@ export class World {
     switch (action.kind) {
       case 'write':
         return this.clientWrite(action.source, action.lba);
+      case 'burst':
+        for (const lba of burstLbas(action, this.lbaCount(action.source)))
+          this.clientWrite(action.source, lba);
+        return;
       case 'read':
         return this.clientRead(action.source, action.lba);
       case 'tick':
@@ -368,18 +394,21 @@ export class World {
       if (!this.isUp(d.to)) {
         if (this.keepTrace)
           this.events.push({ kind: 'drop', tick: this.nowTick, id, from, to, duplicate, reason: 'down' });
-        this.log(`drop ${d.from}->${d.to} (down) ${this.describe(d.bytes)}`);
+        this.log(`drop ${d.from}->${d.to} (down) ${this.describe(d.bytes, d.from)}`);
         continue;
       }
-      // Decoded once, only when something observes it: the target still gets the raw bytes.
-      const message = this.keepTrace || this.keepDeliveries ? decodeMessage(d.bytes) : undefined;
+      // Described once, only for the trace, by the target itself; the target still gets the raw bytes.
+      const described = this.keepTrace ? this.description(d.bytes, d.from) : null;
       if (this.keepTrace) {
-        const undecodable = message instanceof WireError;
+        const undecodable = described === null;
         this.events.push({ kind: 'deliver', tick: this.nowTick, id, from, to, duplicate, undecodable });
       }
-      if (message !== undefined && this.keepDeliveries)
+      // `deliveries` is a test aid for targets on the reference's wire format: decoded with it.
+      if (this.keepDeliveries) {
+        const message = decodeMessage(d.bytes);
         this.deliveries.push({ tick: this.nowTick, from: d.from, to: d.to, duplicate: d.duplicate, message });
-      this.log(`deliver ${d.from}->${d.to}${d.duplicate ? ' (dup)' : ''} ${this.describe(d.bytes, message)}`);
+      }
+      this.log(`deliver ${d.from}->${d.to}${d.duplicate ? ' (dup)' : ''} ${this.describe(d.bytes, d.from, described)}`);
       this.causality.delivered(d.from, d.to, d.id);
       this.guard('receive', d.to, () => this.instance.receive(d.to, d.from, d.bytes));
       this.routeEffects();
@@ -440,6 +469,7 @@ export class World {
     try {
       return fn();
     } catch (e) {
+      if (e instanceof TargetError) throw this.withDetail(e);
       if (!(e instanceof PowerLoss)) throw new TargetError(this.target.name, `${call}(${node})`, e);
       // Effects the target produced before the cut were on the wire or told to the client already.
       this.routeEffects();
@@ -452,8 +482,19 @@ export class World {
     try {
       return fn();
     } catch (e) {
+      if (e instanceof TargetError) throw this.withDetail(e);
       throw new TargetError(this.target.name, call, e);
     }
+  }
+
+  /** A TargetError passes as it is; lines it carries (a process node's stderr) go into the trace. */
+  private withDetail(e: TargetError): TargetError {
+    const tail = (e as { stderrTail?: unknown }).stderrTail;
+    if (Array.isArray(tail) && tail.length > 0) {
+      this.log(`${e.message}; the tail of its stderr:`);
+      for (const line of tail) this.log(`  stderr| ${String(line)}`);
+    }
+    return e;
   }
 
   private powerLost(node: NodeId): void {
@@ -533,24 +574,30 @@ export class World {
   }
 
   private recordSend(id: number, from: NodeId, to: NodeId, bytes: Uint8Array): void {
-    const m = decodeMessage(bytes);
-    const decoded = m instanceof WireError ? null : m;
+    const described = this.description(bytes, from);
     this.events.push({
       kind: 'send',
       tick: this.nowTick,
       id,
       from,
       to,
-      type: decoded?.kind ?? null,
-      resync: decoded?.kind === 'cp-sync' && decoded.resync,
-      message: this.describe(bytes, m),
+      type: described?.kind ?? null,
+      resync: described?.resync === true,
+      message: this.describe(bytes, from, described),
     });
   }
 
-  private describe(bytes: Uint8Array, decoded?: Message | WireError): string {
+  /** The target's own words for a message (TargetInstance.describeMessage), or null. */
+  private description(bytes: Uint8Array, from: NodeId): MessageDescription | null {
+    const describe = this.instance.describeMessage;
+    if (!describe) return null;
+    return this.guardObserve('describeMessage', () => describe.call(this.instance, bytes, from)) ?? null;
+  }
+
+  private describe(bytes: Uint8Array, from: NodeId, described?: MessageDescription | null): string {
     if (!this.keepTrace) return '';
-    const m = decoded ?? decodeMessage(bytes);
-    return m instanceof WireError ? `${bytes.length} bytes sum=${hex(checksum(bytes))}` : describeMessage(m);
+    const d = described === undefined ? this.description(bytes, from) : described;
+    return d ? d.text : `${bytes.length} bytes sum=${hex(checksum(bytes))}`;
   }
 
   private log(line: string): void {
@@ -599,4 +646,17 @@ export function describeMessageFault(from: NodeId, to: NodeId, f: MessageFault):
           ? `truncate to ${f.bytes} bytes`
           : f.kind;
   return `${what}: the next message ${from}->${to}`;
+}
+
+/** The LBAs a burst writes, in order. */
+export function burstLbas(
+  b: { readonly from: number; readonly count: number; readonly stride: number },
+  lbaCount: number,
+): number[] {
+  return Array.from({ length: b.count }, (_, i) => (b.from + i * b.stride) % lbaCount);
+}
+
+/** How many client writes an action issues. */
+export function writesIssuedBy(a: WorldAction): number {
+  return a.kind === 'write' ? 1 : a.kind === 'burst' ? a.count : 0;
 }
