@@ -66,6 +66,8 @@ export interface SourceHistory {
   comparedLive: Set<number>;
   /** Times the relationship was seen entering 'resyncing' since it last left 'in-sync'. */
   resyncAttempts: number;
+  /** Writes acknowledged ok in sync (rule A1: in sync and strict-sync mode, their entries were logged). */
+  readonly ackedInSync: Set<number>;
 }
 
 export class History {
@@ -105,6 +107,7 @@ export class History {
         writesAtOutOfSyncImage: 0,
         latestAcked: [...zero],
         latestAckedInSync: [...zero],
+        ackedInSync: new Set(),
         bytesSinceOutOfSync: 0,
         messagesSinceOutOfSync: 0,
         bytesThisStep: 0,
@@ -160,6 +163,7 @@ export class History {
       const h = this.source(w.source);
       if (w.writeId > h.latestAcked[w.lba]!) h.latestAcked[w.lba] = w.writeId;
       if (inSync && w.writeId > h.latestAckedInSync[w.lba]!) h.latestAckedInSync[w.lba] = w.writeId;
+      if (inSync) h.ackedInSync.add(w.writeId);
     }
     for (const s of this.world.spec.sources) {
       // Only guaranteed acknowledgements survive a failover: in-sync ones in sync and strict-sync mode.
@@ -221,22 +225,24 @@ export class History {
   }
 
   /**
-   * Rule L3's "writes accepted since the link was lost": the earliest of `id`'s writes whose log entry
-   * may not have reached the destination, as an index into the world's writes. A write counts while it
-   * is unanswered or no round trip followed it (harness/causality.ts); in semi-sync mode the
-   * `semiSyncMaxLagEntries` acknowledged before those too, since they may lag.
+   * Rule L3's "writes whose entries may not have reached the destination": the earliest of `id`'s
+   * writes that may have to be sent again, as an index into the world's writes. In sync and
+   * strict-sync mode, every write not acknowledged in sync (an in-sync ack follows its log-ack, rule
+   * A1); in semi-sync mode an in-sync ack may come first, so also every write with no round trip
+   * since it was accepted (harness/causality.ts), and the `semiSyncMaxLagEntries` before those.
    */
   private firstUnconfirmedWrite(id: NodeId): number {
     const writes = this.world.writes;
-    const confirmed = this.world.causality.confirmedTo(id);
     const spec = this.world.spec;
-    let lagAllowed =
-      spec.sources.find((s) => s.id === id)?.mode === 'semi-sync' ? spec.semiSyncMaxLagEntries : 0;
+    const semiSync = spec.sources.find((s) => s.id === id)?.mode === 'semi-sync';
+    const confirmed = this.world.causality.confirmedTo(id);
+    const acked = this.source(id).ackedInSync;
+    let lagAllowed = semiSync ? spec.semiSyncMaxLagEntries : 0;
     let first = writes.length;
     for (let i = writes.length - 1; i >= 0; i--) {
       const w = writes[i]!;
       if (w.source !== id) continue;
-      if (w.outcome === undefined || w.sendsAtIssue >= confirmed) first = i;
+      if (!acked.has(w.writeId) || (semiSync && w.sendsAtIssue >= confirmed)) first = i;
       else if (lagAllowed-- > 0) first = i;
       else break;
     }

@@ -84,6 +84,12 @@ export class ModelChecker implements LockstepChecker {
       this.onEvents?.(source, models.get(source)!.snapshot, [event]);
       models.set(source, out.state);
     }
+    // A burst's writes arrive in one step: each WRITE the model takes would begin a step of its own,
+    // so the step's start (what the CP rules count as "before this step") goes back to the first.
+    if (action.kind === 'burst') {
+      const m = models.get(action.source)!;
+      models.set(action.source, { ...m, data: { ...m.data, clock: before.get(action.source)!.data.clock } });
+    }
     for (const [source, model] of models) {
       const prev = h.before.sources[source]!;
       const next = h.after.sources[source]!;

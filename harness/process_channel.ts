@@ -6,14 +6,19 @@
 // time out, and polling costs CPU on a shared machine; the pump costs two thread hops per line (measured
 // in docs/process-targets.md) and notices exits and stderr on its own.
 
-import { type MessagePort, MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 
 /** What the pump reports about one child. */
 type PumpEvent =
   | { readonly key: number; readonly kind: 'spawned'; readonly pid: number }
   | { readonly key: number; readonly kind: 'line'; readonly line: string }
   | { readonly key: number; readonly kind: 'stderr'; readonly text: string }
-  | { readonly key: number; readonly kind: 'closed'; readonly code: number | null; readonly signal: string | null }
+  | {
+      readonly key: number;
+      readonly kind: 'closed';
+      readonly code: number | null;
+      readonly signal: string | null;
+    }
   | { readonly key: number; readonly kind: 'spawn-error'; readonly message: string };
 
 /** The pump thread's program: plain JavaScript, evaluated (no loader hooks needed in the thread). */
@@ -91,7 +96,11 @@ export class ProcessPump {
     this.counter = new Int32Array(signal);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = new Worker(PUMP_SOURCE, { eval: true, workerData: { port: port2, signal }, transferList: [port2] });
+    this.worker = new Worker(PUMP_SOURCE, {
+      eval: true,
+      workerData: { port: port2, signal },
+      transferList: [port2],
+    });
     // Neither the pump nor its children keep the harness alive; children are killed when it exits.
     this.worker.unref();
     process.once('exit', () => this.killAll());

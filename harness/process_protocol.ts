@@ -175,7 +175,11 @@ export const replySchema = z.strictObject({
   records: z.array(z.strictObject({ seq: count, lba: count, data: base64 })).optional(),
   /** describe: null when the bytes are not a message of the node's (corrupted, truncated). */
   description: z
-    .strictObject({ kind: z.string().min(1).max(64), text: z.string().max(2000), resync: z.boolean().optional() })
+    .strictObject({
+      kind: z.string().min(1).max(64),
+      text: z.string().max(2000),
+      resync: z.boolean().optional(),
+    })
     .nullable()
     .optional(),
 });
@@ -219,16 +223,19 @@ export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
+/** A Uint8Array of its own (not a view into Buffer's pool): callers may use its `.buffer` whole. */
 export function fromBase64(text: string): Uint8Array {
-  const b = Buffer.from(text, 'base64');
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  return new Uint8Array(Buffer.from(text, 'base64'));
 }
 
-/** The JSON Schema of every message, by name, as docs/process-targets.md prints them. */
+/** The JSON Schema of every message, by its `type`, as docs/process-targets.md prints them. */
 export function processProtocolJsonSchemas(): Record<string, unknown> {
   const one = (s: z.ZodType) => z.toJSONSchema(s, { target: 'draft-2020-12' });
-  return {
-    'harness-to-node': one(harnessMessageSchema),
-    'node-to-harness': one(nodeMessageSchema),
-  };
+  const out: Record<string, unknown> = {};
+  for (const r of requestSchema.options) out[`${r.shape.type.value} (harness to node)`] = one(r);
+  out['media-result (harness to node)'] = one(mediaResultsSchema);
+  out['media (node to harness)'] = one(mediaRequestSchema);
+  out['reply (node to harness)'] = one(replySchema);
+  out['error (node to harness)'] = one(errorReplySchema);
+  return out;
 }

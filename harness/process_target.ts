@@ -81,6 +81,8 @@ export function processTarget(options: ProcessTargetOptions): ProcessConformance
   if (words.length === 0) throw new RangeError('--target-cmd needs a command');
   let pump: ProcessPump | null = null;
   let current: ProcessWorld | null = null;
+  // Processes of finished worlds, alive and idle: the next world's init starts them over.
+  const idle: number[] = [];
   const name = `${COMMAND_TARGET_PREFIX}${options.command}`;
   return {
     name,
@@ -89,9 +91,9 @@ export function processTarget(options: ProcessTargetOptions): ProcessConformance
     command: options.command,
     boot(spec, media) {
       pump ??= new ProcessPump();
-      // The previous world is over (runs are sequential on a thread): its processes go now.
-      current?.killAll();
-      current = new ProcessWorld(name, spec, media, pump, {
+      // The previous world is over (runs are sequential on a thread): its live processes wait for init.
+      if (current) idle.push(...current.release());
+      current = new ProcessWorld(name, spec, media, pump, idle, {
         command: words[0]!,
         args: words.slice(1),
         cwd: resolve(options.cwd ?? '.'),
@@ -105,6 +107,7 @@ export function processTarget(options: ProcessTargetOptions): ProcessConformance
     dispose() {
       current?.killAll();
       current = null;
+      for (const key of idle.splice(0)) pump?.kill(key);
     },
   };
 }
@@ -145,6 +148,7 @@ class ProcessWorld implements TargetInstance {
     private readonly spec: WorldSpec,
     private readonly media: Readonly<Record<NodeId, NodeMedia>>,
     private readonly pump: ProcessPump,
+    private readonly idle: number[],
     private readonly launch: Launch,
   ) {
     this.transcript = launch.transcript ? [] : null;
@@ -161,6 +165,13 @@ class ProcessWorld implements TargetInstance {
   killAll(): void {
     for (const p of this.procs.values()) this.pump.kill(p.key);
     this.procs.clear();
+  }
+
+  /** The world is over: its live processes, for the next world to start over with `init`. */
+  release(): number[] {
+    const keys = [...this.procs.values()].map((p) => p.key);
+    this.procs.clear();
+    return keys;
   }
 
   clientWrite(source: NodeId, write: ClientWrite): void {
@@ -276,7 +287,10 @@ class ProcessWorld implements TargetInstance {
   // --- the node processes
 
   private start(node: NodeId): void {
-    const key = this.pump.spawn(this.launch.command, this.launch.args, this.launch.cwd);
+    const spawn = () => this.pump.spawn(this.launch.command, this.launch.args, this.launch.cwd);
+    const key = this.idle.pop() ?? spawn();
+    // One spare starts now, so that the next restart does not wait for a program to start up.
+    if (this.idle.length === 0) this.idle.push(spawn());
     this.procs.set(node, { key, describes: false });
     const disks = new Map<string, Disk>();
     for (const group of Object.values(this.media[node]!.groups)) for (const d of group) disks.set(d.id, d);
@@ -317,7 +331,11 @@ class ProcessWorld implements TargetInstance {
     if (node === DESTINATION) {
       const o = destinationObservationSchema.safeParse(r.observation);
       if (!o.success)
-        throw this.misbehaved(node, call, `sent a destination observation of the wrong shape: ${describeIssues(o.error)}`);
+        throw this.misbehaved(
+          node,
+          call,
+          `sent a destination observation of the wrong shape: ${describeIssues(o.error)}`,
+        );
       for (const s of this.spec.sources) {
         const m = o.data.mirrors[s.id];
         if (!m) throw this.misbehaved(node, call, `observed no mirror of ${s.id}`);
@@ -329,7 +347,11 @@ class ProcessWorld implements TargetInstance {
     }
     const o = sourceObservationSchema.safeParse(r.observation);
     if (!o.success)
-      throw this.misbehaved(node, call, `sent a source observation of the wrong shape: ${describeIssues(o.error)}`);
+      throw this.misbehaved(
+        node,
+        call,
+        `sent a source observation of the wrong shape: ${describeIssues(o.error)}`,
+      );
     const { relationship, primaryCp, cpInProgress, pendingWrites, relationshipPath } = o.data;
     this.seen.get(node)!.primaryCp = primaryCp;
     this.sourceObs.set(node, {
@@ -354,8 +376,13 @@ class ProcessWorld implements TargetInstance {
     for (;;) {
       const got = this.pump.nextLine(p.key, this.launch.hangTimeoutMs);
       if (got.kind === 'timeout')
-        throw this.misbehaved(node, type, `stopped answering: no reply within ${this.launch.hangTimeoutMs / 1000} s`);
-      if (got.kind === 'spawn-error') throw this.misbehaved(node, type, `could not be started: ${got.message}`);
+        throw this.misbehaved(
+          node,
+          type,
+          `stopped answering: no reply within ${this.launch.hangTimeoutMs / 1000} s`,
+        );
+      if (got.kind === 'spawn-error')
+        throw this.misbehaved(node, type, `could not be started: ${got.message}`);
       if (got.kind === 'closed') {
         // Dying of its power cut is what a node may do instead of answering.
         if (powerLost) return this.cut(node, { type: 'reply', id });
@@ -371,7 +398,11 @@ class ProcessWorld implements TargetInstance {
       }
       const m = nodeMessageSchema.safeParse(json);
       if (!m.success)
-        throw this.misbehaved(node, type, `sent a malformed message (${describeIssues(m.error)}): ${clip(got.line)}`);
+        throw this.misbehaved(
+          node,
+          type,
+          `sent a malformed message (${describeIssues(m.error)}): ${clip(got.line)}`,
+        );
       const msg = m.data;
       if (msg.type === 'media') {
         const results = this.perform(node, type, msg.ops);
@@ -452,7 +483,8 @@ class ProcessWorld implements TargetInstance {
       return { ok: true };
     }
     const disk = this.disks.get(node)?.get(op.disk);
-    if (!disk) throw this.misbehaved(node, call, `asked for disk '${op.disk}', which is not one of its disks`);
+    if (!disk)
+      throw this.misbehaved(node, call, `asked for disk '${op.disk}', which is not one of its disks`);
     switch (op.op) {
       case 'read': {
         const b = disk.read(op.dbn);
@@ -461,7 +493,11 @@ class ProcessWorld implements TargetInstance {
       case 'write': {
         const data = fromBase64(op.data);
         if (data.length !== disk.blockBytes)
-          throw this.misbehaved(node, call, `wrote ${data.length} bytes to a block of ${disk.blockBytes} on ${disk.id}`);
+          throw this.misbehaved(
+            node,
+            call,
+            `wrote ${data.length} bytes to a block of ${disk.blockBytes} on ${disk.id}`,
+          );
         disk.write(op.dbn, data, op.sum);
         return { ok: true };
       }
@@ -472,14 +508,18 @@ class ProcessWorld implements TargetInstance {
 
   private failedDisks(node: NodeId): string[] {
     const out: string[] = [];
-    for (const group of Object.values(this.media[node]!.groups)) for (const d of group) if (d.isFailed) out.push(d.id);
+    for (const group of Object.values(this.media[node]!.groups))
+      for (const d of group) if (d.isFailed) out.push(d.id);
     return out;
   }
 
   private misbehaved(node: NodeId, call: string, what: string): NodeMisbehaved {
     const p = this.procs.get(node);
     const tail = p ? this.pump.stderrTail(p.key) : '';
-    const lines = tail.split('\n').filter((l) => l.length > 0).slice(-STDERR_TAIL_LINES);
+    const lines = tail
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .slice(-STDERR_TAIL_LINES);
     // The node is in no state to go on: it goes now, not when the next world boots.
     if (p) this.pump.kill(p.key);
     this.procs.delete(node);

@@ -295,7 +295,12 @@ function effectsOf(n: Node): unknown[] {
     if (e.kind === 'send') {
       if (e.from === n.id) out.push({ kind: 'send', to: e.to, bytes: toBase64(e.bytes) });
     } else if (e.node === n.id)
-      out.push({ kind: 'ack', writeId: e.writeId, ok: e.ok, ...(e.error !== undefined ? { error: e.error } : {}) });
+      out.push({
+        kind: 'ack',
+        writeId: e.writeId,
+        ok: e.ok,
+        ...(e.error !== undefined ? { error: e.error } : {}),
+      });
   }
   return out;
 }
@@ -365,7 +370,9 @@ function answer(n: Node, req: Request): Record<string, unknown> {
       };
     case 'describe': {
       const d = i.describeMessage?.(fromBase64(req.bytes), n.id) ?? null;
-      return { description: d ? { kind: d.kind, text: d.text, ...(d.resync ? { resync: true } : {}) } : null };
+      return {
+        description: d ? { kind: d.kind, text: d.text, ...(d.resync ? { resync: true } : {}) } : null,
+      };
     }
   }
 }

@@ -408,7 +408,9 @@ export class World {
         const message = decodeMessage(d.bytes);
         this.deliveries.push({ tick: this.nowTick, from: d.from, to: d.to, duplicate: d.duplicate, message });
       }
-      this.log(`deliver ${d.from}->${d.to}${d.duplicate ? ' (dup)' : ''} ${this.describe(d.bytes, d.from, described)}`);
+      this.log(
+        `deliver ${d.from}->${d.to}${d.duplicate ? ' (dup)' : ''} ${this.describe(d.bytes, d.from, described)}`,
+      );
       this.causality.delivered(d.from, d.to, d.id);
       this.guard('receive', d.to, () => this.instance.receive(d.to, d.from, d.bytes));
       this.routeEffects();
