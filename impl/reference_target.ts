@@ -6,6 +6,7 @@
 import type {
   ConformanceTarget,
   Effect,
+  MessageDescription,
   NodeId,
   NodeMedia,
   Observation,
@@ -17,7 +18,7 @@ import type {
 import { type DestinationConfig, DestinationServer } from './destination_server.ts';
 import type { Disk } from './disk.ts';
 import { type SourceConfig, SourceServer } from './source_server.ts';
-import { decodeMessage, encodeMessage, WireError } from './wire.ts';
+import { decodeMessage, describeMessage, encodeMessage, WireError } from './wire.ts';
 
 export const DESTINATION_ID = 'dst';
 
@@ -209,6 +210,11 @@ class ReferenceWorld implements TargetInstance {
       .map((r) => ({ source, seq: r.seq, lba: r.lba, data: r.data }));
   }
 
+  /** The trace names the reference's messages in its wire format's terms (harness/world.ts). */
+  describeMessage(bytes: Uint8Array): MessageDescription | null {
+    return describeReferenceFrame(bytes);
+  }
+
   private remember(): void {
     for (const s of this.spec.sources) {
       const seen = this.lastSeen.get(s.id)!;
@@ -310,4 +316,11 @@ class ReferenceWorld implements TargetInstance {
       ...(v.rootFirst ? { unsafeRootFirst: true } : {}),
     };
   }
+}
+
+/** A frame of the reference's wire format as the trace shows it; null when it does not decode. */
+export function describeReferenceFrame(bytes: Uint8Array): MessageDescription | null {
+  const m = decodeMessage(bytes);
+  if (m instanceof WireError) return null;
+  return { kind: m.kind, resync: m.kind === 'cp-sync' && m.resync, text: describeMessage(m) };
 }
