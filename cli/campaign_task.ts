@@ -26,6 +26,10 @@ export interface CampaignJob {
   readonly version: string;
   /** Collect what the runs covered, for the HTML report (with the model only; it costs time). */
   readonly coverage?: boolean;
+  /** A process target's node that has not answered for this long hangs (harness/process_target.ts). */
+  readonly hangTimeoutMs?: number;
+  /** Run every schedule twice and compare the transcripts (harness/determinism.ts). */
+  readonly checkDeterminism?: boolean;
 }
 
 /** What a pool thread is asked to do: run the runs [from, from + count), or shrink run `run`. */
@@ -50,10 +54,13 @@ export type TaskOutcome =
 
 const loaded = new Map<string, Promise<ConformanceTarget>>();
 
-function target(name: string): Promise<ConformanceTarget> {
+function target(name: string, job: CampaignJob): Promise<ConformanceTarget> {
   let t = loaded.get(name);
   if (!t) {
-    t = loadTarget(name);
+    t = loadTarget(name, {
+      ...(job.hangTimeoutMs !== undefined ? { hangTimeoutMs: job.hangTimeoutMs } : {}),
+      ...(job.checkDeterminism ? { transcript: true } : {}),
+    });
     loaded.set(name, t);
   }
   return t;
@@ -63,7 +70,7 @@ export default async function campaignTask(task: PoolTask): Promise<TaskOutcome>
   const port = task.port;
   const beat = (h: Heartbeat) => port.postMessage(h);
   try {
-    const t = await target(task.job.target);
+    const t = await target(task.job.target, task.job);
     const { job } = task;
     // The coverage watcher rides along with the model (a shrink is not counted); it never objects.
     const coverage = job.coverage && job.model && task.kind === 'share' ? new CoverageCollector() : undefined;
@@ -72,6 +79,7 @@ export default async function campaignTask(task: PoolTask): Promise<TaskOutcome>
       maxSteps: job.maxSteps,
       swarm: job.swarm,
       version: job.version,
+      ...(job.checkDeterminism ? { checkDeterminism: true } : {}),
       ...(coverage
         ? { checkers: () => [...modelCheckers(coverage.onModelEvents), coverage.watcher()] }
         : job.model

@@ -13,6 +13,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { type Counterexample, readableSteps, replayCounterexample } from '../harness/campaign.ts';
 import { MAX_CAMPAIGN_SEED, SLICE_RUNS } from '../harness/campaign_share.ts';
 import { modelCheckers } from '../harness/model_checker.ts';
+import { COMMAND_TARGET_PREFIX } from '../harness/process_target.ts';
+import { serveTarget } from '../harness/serve_target.ts';
 import { ALL_NAMED_TARGETS, loadTarget, TargetLoadError } from '../harness/targets.ts';
 import {
   defaultWorkers,
@@ -63,6 +65,8 @@ function shard(value: string): Shard {
 
 interface CheckOptions {
   target: string;
+  targetCmd?: string;
+  checkDeterminism: boolean;
   runs: number;
   time?: number;
   shard?: Shard;
@@ -78,6 +82,9 @@ interface CheckOptions {
 }
 
 async function check(o: CheckOptions): Promise<number> {
+  // A process target is named by its command, `cmd:COMMAND ARGS`: the counterexample records it.
+  if (o.targetCmd !== undefined) o.target = `${COMMAND_TARGET_PREFIX}${o.targetCmd}`;
+  const isProcess = o.target.startsWith(COMMAND_TARGET_PREFIX);
   const target = await loadTarget(o.target);
   // A folder that cannot take the counterexample is said now, not after the campaign found one.
   checkOutDir(o.out);
@@ -112,8 +119,16 @@ async function check(o: CheckOptions): Promise<number> {
     workers: o.workers,
     hangMs: o.hangTimeout * 1000,
   };
-  const outcome = await runCampaignPool({ ...identity, coverage, version: VERSION }, plan, (n, steps) =>
-    bar?.update(n, { steps }),
+  const processJob = {
+    ...(isProcess ? { hangTimeoutMs: o.hangTimeout * 1000 } : {}),
+    ...(o.checkDeterminism ? { checkDeterminism: true } : {}),
+  };
+  // A node that stops answering is named by the process target itself, before the pool's watchdog fires.
+  if (isProcess) plan.hangMs = 3 * plan.hangMs + 10_000;
+  const outcome = await runCampaignPool(
+    { ...identity, coverage, version: VERSION, ...processJob },
+    plan,
+    (n, steps) => bar?.update(n, { steps }),
   ).finally(() => bar?.stop());
   // A module target is named by its path in the file, so that `cpsync replay` can load it again.
   const cx = outcome.shrunk && { ...outcome.shrunk.counterexample, target: o.target };
@@ -259,6 +274,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command('check')
     .description('run a conformance campaign against a target')
     .option('--target <name|path>', 'a built-in target (cpsync targets) or a module path', 'reference')
+    .option(
+      '--target-cmd <command>',
+      'a process target: "COMMAND ARGS" is started once per node (docs/process-targets.md)',
+    )
+    .option('--check-determinism', 'run every schedule twice and compare the transcripts', false)
     .option('--runs <n>', 'schedules to run', integer('--runs', 1, 100_000_000), 200)
     .addOption(
       new Option('--time <s>', 'run until this many seconds have passed, instead of --runs')
@@ -342,6 +362,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'print one JSON object', false)
     .action(async (o: CrashPointsCommandOptions) => {
       code = await crashPointsCommand(o, readCounterexample, VERSION);
+    });
+  program
+    .command('serve-target <target>')
+    .description(
+      'speak the process-target protocol on stdin/stdout for one node of a built-in or module target',
+    )
+    .action(async (name: string) => {
+      const t = await loadTarget(name);
+      if (t.name.startsWith(COMMAND_TARGET_PREFIX))
+        throw new UsageError('serve-target serves in-process targets');
+      serveTarget(t);
+      code = 0;
     });
   program
     .command('targets')

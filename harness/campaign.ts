@@ -3,6 +3,7 @@
 // read without running anything and replay deterministically (`cpsync replay FILE`).
 
 import fc from 'fast-check';
+import { runScheduleTwice } from './determinism.ts';
 import { type LockstepChecker, type RunResult, runSchedule, type Violation } from './runner.ts';
 import { describeAction, type Schedule, type ScheduleOptions, scheduleArb } from './schedule.ts';
 import { polish } from './shrink.ts';
@@ -46,6 +47,8 @@ export interface CampaignOptions extends ScheduleOptions {
   readonly version: string;
   /** Shrink a failure (default). Off, the first failing schedule is reported as found: faster. */
   readonly shrink?: boolean;
+  /** Run every schedule twice and compare the transcripts (harness/determinism.ts). */
+  readonly checkDeterminism?: boolean;
 }
 
 export interface CampaignResult {
@@ -76,7 +79,7 @@ export function runCampaign(target: ConformanceTarget, options: CampaignOptions)
   const arb = scheduleArb(options);
   const details = fc.check(
     fc.property(arb, (schedule) => {
-      const result = runSchedule(target, schedule, {
+      const result = (options.checkDeterminism ? runScheduleTwice : runSchedule)(target, schedule, {
         livenessTicks: LIVENESS_TICKS,
         checkers: options.checkers?.() ?? [],
       });
@@ -127,7 +130,11 @@ export function toCounterexample(
   options: CampaignOptions,
 ): Counterexample {
   const run = (s: Schedule, trace: boolean) =>
-    runSchedule(target, s, { trace, livenessTicks: LIVENESS_TICKS, checkers: options.checkers?.() ?? [] });
+    (options.checkDeterminism ? runScheduleTwice : runSchedule)(target, s, {
+      trace,
+      livenessTicks: LIVENESS_TICKS,
+      checkers: options.checkers?.() ?? [],
+    });
   // fast-check's shrink is done; harness/shrink.ts polishes what ran (adjacent ticks merged, actions
   // that change nothing dropped, tick counts lowered), keeping only what fails the same property.
   let final = schedule;

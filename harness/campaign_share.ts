@@ -10,6 +10,7 @@
 
 import fc from 'fast-check';
 import { type CampaignOptions, type Counterexample, LIVENESS_TICKS, toCounterexample } from './campaign.ts';
+import { runScheduleTwice } from './determinism.ts';
 import { Prng } from './prng.ts';
 import { type LockstepChecker, type RunResult, runSchedule } from './runner.ts';
 import { type Schedule, type ScheduleOptions, scheduleArb } from './schedule.ts';
@@ -50,6 +51,8 @@ export interface ShareOptions extends ScheduleOptions {
    * through toCounterexample), with the model on: a heartbeat where onRun is not called.
    */
   readonly onPolishRun?: () => void;
+  /** Run every schedule twice and compare the transcripts (harness/determinism.ts). */
+  readonly checkDeterminism?: boolean;
 }
 
 /** What a share of runs found: plain data (it crosses threads and goes into --json). */
@@ -120,7 +123,7 @@ function checkRange(from: number, count: number): { block: number; offset: numbe
 function property(target: ConformanceTarget, options: ShareOptions, onResult: (r: RunResult) => void) {
   return fc.property(scheduleArb(options), (schedule: Schedule) => {
     // As runCampaign runs a schedule: the same liveness phase and checkers, so the same verdicts.
-    const result = runSchedule(target, schedule, {
+    const result = (options.checkDeterminism ? runScheduleTwice : runSchedule)(target, schedule, {
       livenessTicks: LIVENESS_TICKS,
       checkers: options.checkers?.() ?? [],
     });

@@ -79,7 +79,12 @@ export function runSchedule(
     // Booting, or the first observation after it, broke the interface: nothing ran.
     const violation = exceptionViolation(e, 0, 'safety');
     const none = { executed: [], safetySteps: 0, steps: 0, observedSteps: 0, ticks: 0 };
-    return { ok: false, violation, ...none, sometimes: new Set(), coverage: new Set(), trace: [] };
+    // A process node's stderr (harness/process_target.ts) is all the trace there is of a failed boot.
+    const tail = (e as { stderrTail?: unknown } | null)?.stderrTail;
+    const trace = Array.isArray(tail)
+      ? [violation.message, ...tail.map((l) => `  stderr| ${String(l)}`)]
+      : [];
+    return { ok: false, violation, ...none, sometimes: new Set(), coverage: new Set(), trace };
   }
   let violation: Violation | null;
   try {

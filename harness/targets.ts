@@ -149,7 +149,7 @@ export function builtInTarget(name: string): ConformanceTarget | undefined {
  */
 export async function loadTarget(
   name: string,
-  options: { readonly hangTimeoutMs?: number } = {},
+  options: { readonly hangTimeoutMs?: number; readonly transcript?: boolean } = {},
 ): Promise<ConformanceTarget> {
   const builtIn = builtInTarget(name);
   if (builtIn) return builtIn;
