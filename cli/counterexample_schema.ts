@@ -103,6 +103,15 @@ const action = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('message-fault'), from: name, to: name, fault: messageFault }),
   z.strictObject({ kind: z.literal('slow'), source: name, ticks: int(1, LIMITS.timingTicks) }),
   z.strictObject({ kind: z.literal('speed-up'), source: name }),
+  z.strictObject({ kind: z.literal('pause'), node: name, ticks: int(1, LIMITS.timingTicks) }),
+  z.strictObject({
+    kind: z.literal('drift'),
+    node: name,
+    skipEvery: int(0, LIMITS.timingTicks).refine(
+      (n) => n !== 1,
+      'skipEvery 1 stops the clock (pause does that)',
+    ),
+  }),
 ]);
 
 const schedule = z.strictObject({

@@ -23,6 +23,9 @@ export const FAULT_CLASSES = [
   'message-stale',
   'message-corrupt',
   'message-truncate',
+  // Time.
+  'node-paused',
+  'clock-drift',
   // Power.
   'crash',
   'crash-mid-work',
@@ -79,6 +82,10 @@ export function actionClasses(action: WorldAction, world: World, h: History): Fa
       return ['partition'];
     case 'slow':
       return ['slow-link'];
+    case 'pause':
+      return ['node-paused'];
+    case 'drift':
+      return action.skipEvery > 0 ? ['clock-drift'] : [];
     case 'message-fault':
       return [`message-${action.fault.kind}`];
     case 'crash': {

@@ -71,7 +71,8 @@ export class ModelChecker implements LockstepChecker {
   afterStep(h: History): string | Finding | null {
     const models = this.init(h);
     const action = h.action!;
-    for (const [source, m] of models) models.set(source, beginModelStep(m, h.world.now));
+    // The CP rules count in the source's own ticks (a paused or slow source gets fewer).
+    for (const [source, m] of models) models.set(source, beginModelStep(m, h.world.localTick(source)));
     const before = new Map(models);
     // Environment events that happen when the action runs; a power cut is fed when it is seen.
     // The action's writes are the last it issued: their ids start here.
@@ -276,6 +277,9 @@ function environmentEvents(a: WorldAction, h: History, writeId: number): [NodeId
     case 'message-fault':
     case 'slow':
     case 'speed-up':
+    // A node paused or slow: the model has no clocks but the ticks its rules count (fed per source).
+    case 'pause':
+    case 'drift':
       return [];
   }
 }

@@ -139,8 +139,11 @@ class Atlas {
     switch (a.kind) {
       case 'write':
       case 'burst':
-      case 'read':
-        return this.failedOver.has(a.source) ? w.isUp('dst') : w.isUp(a.source);
+      case 'read': {
+        // A paused server takes no requests: its clients wait, outside the schedule.
+        const server = this.failedOver.has(a.source) ? 'dst' : a.source;
+        return w.isUp(server) && !w.isPaused(server);
+      }
       case 'tick':
         return true;
       case 'partition':
@@ -163,17 +166,22 @@ class Atlas {
           this.faults(a.node) < 1 + (a.node === 'dst' ? 1 : 0)
         );
       case 'replace-disk':
-        return w.isUp(a.node) && this.disk(a.node, a.group, a.index).isFailed;
+        return w.isUp(a.node) && !w.isPaused(a.node) && this.disk(a.node, a.group, a.index).isFailed;
       case 'message-fault':
         return w.nodes.includes(a.from) && w.nodes.includes(a.to) && a.from !== a.to;
       case 'slow':
         return !w.network.isSlow(a.source, 'dst') && a.ticks > w.spec.ackTimeoutTicks;
       case 'speed-up':
         return w.network.isSlow(a.source, 'dst');
+      case 'pause':
+        return w.isUp(a.node) && !w.isPaused(a.node) && !this.failedOver.has(a.node);
+      case 'drift':
+        return w.isUp(a.node) && (a.skipEvery === 0) === w.isDrifting(a.node);
       case 'failover':
         return (
           !w.isUp(a.source) &&
           w.isUp('dst') &&
+          !w.isPaused('dst') &&
           !this.failedOver.has(a.source) &&
           h.after.sources[a.source]!.relationship !== 'failed-over'
         );
@@ -260,6 +268,7 @@ export class Run {
       }
     for (const s of w.spec.sources) w.network.configureLink(s.id, 'dst', PERFECT_LINK);
     w.network.clearAimed();
+    w.resumeAll();
     for (const node of w.nodes) w.media[node]!.power.disarm();
     for (const node of w.nodes) {
       if (w.isUp(node) || this.atlas.isFailedOver(node)) continue;

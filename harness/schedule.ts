@@ -44,6 +44,8 @@ export interface Mix {
   readonly scenario: number;
   /** Many writes in one step: a sequential fill, or overwrites of one LBA. */
   readonly burst: number;
+  /** A node that pauses without crashing, or whose clock runs slow. */
+  readonly clock: number;
 }
 
 export const DEFAULT_MIX: Mix = {
@@ -62,6 +64,7 @@ export const DEFAULT_MIX: Mix = {
   slowLink: 1,
   scenario: 4,
   burst: 2,
+  clock: 1,
 };
 
 export interface ScheduleOptions {
@@ -95,6 +98,7 @@ export function mixArb(): fc.Arbitrary<Mix> {
     slowLink: w(4),
     scenario: w(20),
     burst: w(4),
+    clock: w(4),
   });
 }
 
@@ -229,6 +233,23 @@ export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> 
       }),
     },
     { weight: mix.slowLink, arbitrary: fc.record({ kind: fc.constant('speed-up' as const), source }) },
+    {
+      weight: mix.clock,
+      arbitrary: fc.record({
+        kind: fc.constant('pause' as const),
+        node: fc.constantFrom(...nodes),
+        // Up to past the ack timeout, as a long garbage-collection pause or a stopped VM would.
+        ticks: fc.integer({ min: 1, max: 3 * spec.ackTimeoutTicks }),
+      }),
+    },
+    {
+      weight: mix.clock,
+      arbitrary: fc.record({
+        kind: fc.constant('drift' as const),
+        node: fc.constantFrom(...nodes),
+        skipEvery: fc.constantFrom(0, 2, 3, 5),
+      }),
+    },
   ];
   return fc.oneof(...weighted.filter((x) => x.weight > 0));
 }
@@ -412,5 +433,11 @@ export function describeAction(a: WorldAction): string {
       return `slow ${a.source} ${a.ticks} ticks`;
     case 'speed-up':
       return `speed-up ${a.source}`;
+    case 'pause':
+      return `pause ${a.node} ${a.ticks} ticks`;
+    case 'drift':
+      return a.skipEvery === 0
+        ? `drift ${a.node} off`
+        : `drift ${a.node} skipping every ${a.skipEvery}th tick`;
   }
 }

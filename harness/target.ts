@@ -121,8 +121,11 @@ export interface LogRecord {
 
 /**
  * The rules a target follows. The harness checks each, from what it drove, delivered, saw answered and
- * injected where it can, and from the model in lockstep; nothing else is asked of a target. Ticks are
- * the world's (each node's `tick` is called once per world tick while the node is up).
+ * injected where it can, and from the model in lockstep; nothing else is asked of a target. Each node
+ * has its own clock: its `tick` is called at most once per world tick while it is up, never while it
+ * is paused (no calls at all then; what arrives for it waits), and a drifting node misses some. Every
+ * duration below is counted in the ticks the node it concerns was given: T1, T2 and L2 in the
+ * source's, A4 in the serving node's, L1's window in the source's.
  *
  * CP numbers
  * - C1 A source's `primaryCp` only grows, one committed CP at a time; gaps are allowed (2, 4, 6 is fine).

@@ -15,6 +15,7 @@ import { decodeMessage, type Message, type WireError } from '../impl/wire.ts';
 import { Causality } from './causality.ts';
 import { Prng } from './prng.ts';
 import {
+  type Delivery,
   type DroppedMessage,
   type LinkFaults,
   type MessageFault,
@@ -76,13 +77,19 @@ export type WorldAction =
     }
   /** The source's link delays every message by `ticks` (more than the ack timeout) until `speed-up`. */
   | { readonly kind: 'slow'; readonly source: NodeId; readonly ticks: number }
-  | { readonly kind: 'speed-up'; readonly source: NodeId };
+  | { readonly kind: 'speed-up'; readonly source: NodeId }
+  /** The node stops for `ticks` ticks without crashing: no ticks, and what arrives for it waits. */
+  | { readonly kind: 'pause'; readonly node: NodeId; readonly ticks: number }
+  /** The node's clock runs slow: it misses every `skipEvery`-th world tick (0: on time again). */
+  | { readonly kind: 'drift'; readonly node: NodeId; readonly skipEvery: number };
 
 export interface WriteRecord {
   readonly writeId: number;
   readonly source: NodeId;
   readonly lba: number;
   readonly issuedTick: number;
+  /** The serving node's own clock when the write was issued (rule A4 counts in it). */
+  readonly issuedLocalTick: number;
   /** The network's last send number when the write was issued (causality.ts: rule A1's round trip). */
   readonly sendsAtIssue: number;
   /** The server the write was sent to: the source, or the destination after a failover. */
@@ -235,6 +242,16 @@ export class World {
   readonly causality = new Causality();
   /** Per node, the last tick it lost power or came back (rule L1). */
   readonly powerEventTick = new Map<NodeId, number>();
+  /** Per node, the last tick a pause of it began or ended (rule L1 counts a paused destination). */
+  readonly pauseEventTick = new Map<NodeId, number>();
+  /** Paused nodes, and the world tick each resumes at. */
+  private readonly pausedUntil = new Map<NodeId, number>();
+  /** Drifting nodes: each misses every k-th world tick. */
+  private readonly skipEvery = new Map<NodeId, number>();
+  /** Messages that arrived for a paused node, in order: delivered when it resumes. */
+  private held: Delivery[] = [];
+  /** Per node, its own clock: the ticks it was given, at the end of each world tick (index = tick). */
+  private readonly localClock = new Map<NodeId, number[]>();
   private readonly keepTrace: boolean;
   private readonly keepDeliveries: boolean;
   private readonly up = new Map<NodeId, boolean>();
@@ -262,6 +279,7 @@ export class World {
         : {}),
     });
     for (const node of this.nodes) this.up.set(node, true);
+    for (const node of this.nodes) this.localClock.set(node, [0]);
     // Booting formats blank media; a power cut cannot be armed yet, so any exception is the target's.
     this.instance = this.guardObserve('boot', () => options.target.boot(options.spec, this.media));
     this.routeEffects();
@@ -280,6 +298,33 @@ export class World {
     const problem = observationProblem(obs, this.spec);
     if (problem !== null) throw new MalformedOutput(this.target.name, 'observe', problem);
     return obs;
+  }
+
+  isPaused(node: NodeId): boolean {
+    return this.pausedUntil.has(node);
+  }
+
+  isDrifting(node: NodeId): boolean {
+    return this.skipEvery.has(node);
+  }
+
+  /** The node's own clock now: the ticks it was given (a paused or slow node gets fewer). */
+  localTick(node: NodeId): number {
+    const clock = this.localClock.get(node)!;
+    return clock[clock.length - 1]!;
+  }
+
+  /** The node's own clock at the end of world tick `tick` (clamped to the run). */
+  localTickAt(node: NodeId, tick: number): number {
+    const clock = this.localClock.get(node)!;
+    return clock[Math.max(0, Math.min(clock.length - 1, Math.floor(tick)))]!;
+  }
+
+  /** Ends every pause and drift: the start of a liveness phase. */
+  resumeAll(): void {
+    for (const node of this.pausedUntil.keys()) this.pauseEventTick.set(node, this.nowTick);
+    this.pausedUntil.clear();
+    this.skipEvery.clear();
   }
 
   /** The LBAs of a source's volume. */
@@ -309,6 +354,23 @@ export class World {
         return;
       case 'partition':
         this.network.partition(action.source, DESTINATION);
+        // What waits for a paused node is still on the link: the partition drops it too.
+        this.held = this.held.filter((d) => {
+          const cut =
+            (d.from === action.source && d.to === DESTINATION) ||
+            (d.to === action.source && d.from === DESTINATION);
+          if (cut && this.keepTrace)
+            this.events.push({
+              kind: 'drop',
+              tick: this.nowTick,
+              id: d.id,
+              from: d.from,
+              to: d.to,
+              duplicate: d.duplicate,
+              reason: 'partition',
+            });
+          return !cut;
+        });
         return this.log(`partition ${action.source}-${DESTINATION}`);
       case 'heal':
         this.network.heal(action.source, DESTINATION);
@@ -334,6 +396,18 @@ export class World {
       case 'speed-up':
         this.network.speedUp(action.source, DESTINATION);
         return this.log(`speed-up ${action.source}-${DESTINATION}`);
+      case 'pause':
+        this.pausedUntil.set(action.node, this.nowTick + action.ticks + 1);
+        this.pauseEventTick.set(action.node, this.nowTick);
+        return this.log(`pause ${action.node} for ${action.ticks} ticks`);
+      case 'drift':
+        if (action.skipEvery === 0) this.skipEvery.delete(action.node);
+        else this.skipEvery.set(action.node, action.skipEvery);
+        return this.log(
+          action.skipEvery === 0
+            ? `drift ${action.node}: on time`
+            : `drift ${action.node}: misses every ${action.skipEvery}th tick`,
+        );
       case 'failover':
         this.log(`failover ${action.source}`);
         this.guard('failover', DESTINATION, () => this.instance.failover(action.source));
@@ -343,18 +417,19 @@ export class World {
 
   private clientWrite(source: NodeId, lba: number): void {
     const writeId = this.writes.length + 1;
+    const writer = this.servingNode(source);
     const record: WriteRecord = {
       writeId,
       source,
       lba,
       issuedTick: this.nowTick,
+      issuedLocalTick: this.localTick(writer),
       sendsAtIssue: this.network.lastSendId,
     };
     this.writes.push(record);
     this.writeById.set(writeId, record);
     this.log(`write ${source} lba=${lba} id=${writeId}`);
     const data = writeData(writeId, lba, this.spec.blockBytes);
-    const writer = this.servingNode(source);
     record.servedBy = writer;
     if (!this.isUp(writer)) {
       record.outcome = { ok: false, error: `${writer} is down`, tick: this.nowTick, byWorld: true };
@@ -389,8 +464,21 @@ export class World {
 
   private tickOnce(): void {
     this.nowTick++;
-    for (const d of this.network.tick()) {
+    for (const [node, until] of this.pausedUntil)
+      if (this.nowTick >= until) {
+        this.pausedUntil.delete(node);
+        this.pauseEventTick.set(node, this.nowTick);
+        this.log(`resume ${node}`);
+      }
+    // What waited for a node that has resumed goes first, in the order it arrived.
+    const waiting = this.held.filter((d) => !this.isPaused(d.to));
+    this.held = this.held.filter((d) => this.isPaused(d.to));
+    for (const d of [...waiting, ...this.network.tick()]) {
       const { id, from, to, duplicate } = d;
+      if (this.isUp(d.to) && this.isPaused(d.to)) {
+        this.held.push(d);
+        continue;
+      }
       if (!this.isUp(d.to)) {
         if (this.keepTrace)
           this.events.push({ kind: 'drop', tick: this.nowTick, id, from, to, duplicate, reason: 'down' });
@@ -416,7 +504,12 @@ export class World {
       this.routeEffects();
     }
     for (const node of this.nodes) {
-      if (!this.isUp(node)) continue;
+      const clock = this.localClock.get(node)!;
+      const given = clock[clock.length - 1]!;
+      const skip = this.skipEvery.get(node) ?? 0;
+      const runs = this.isUp(node) && !this.isPaused(node) && !(skip > 0 && this.nowTick % skip === 0);
+      clock.push(runs ? given + 1 : given);
+      if (!runs) continue;
       this.guard('tick', node, () => this.instance.tick(node));
       this.routeEffects();
     }
@@ -501,6 +594,9 @@ export class World {
 
   private powerLost(node: NodeId): void {
     this.up.set(node, false);
+    // A crash ends a pause: what waited for the node is lost with it.
+    if (this.pausedUntil.delete(node)) this.pauseEventTick.set(node, this.nowTick);
+    this.held = this.held.filter((d) => d.to !== node);
     this.powerEventTick.set(node, this.nowTick);
     if (this.keepTrace)
       this.events.push({

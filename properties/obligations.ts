@@ -104,8 +104,9 @@ const writesAnsweredInTime: Property = {
     for (let i = state.from; i < writes.length; i++) {
       const w = writes[i]!;
       if (w.outcome) continue;
-      const waited = h.world.now - w.issuedTick;
-      if (waited <= base) break; // Issued in order: the rest are younger.
+      // In the server's own ticks: a paused or slow server is given fewer (rule A4).
+      const waited = h.world.localTick(w.servedBy ?? w.source) - w.issuedLocalTick;
+      if (waited <= base) continue;
       // Writes queued ahead of it (back-pressure) drain one NVLOG half per CP.
       const ahead = writes
         .slice(0, i)
@@ -136,10 +137,17 @@ const outOfSyncOnlyAfterAFault: Property = {
         h.world.network.lastFaultTick(s.id, DESTINATION),
         h.world.powerEventTick.get(DESTINATION) ?? Number.NEGATIVE_INFINITY,
         h.world.powerEventTick.get(s.id) ?? Number.NEGATIVE_INFINITY,
-        // A destination down now, or since the window began, answers nothing.
-        h.after.destinationUp ? Number.NEGATIVE_INFINITY : h.world.now,
+        // A paused destination answers nothing; a paused source finds its requests unanswered.
+        h.world.pauseEventTick.get(DESTINATION) ?? Number.NEGATIVE_INFINITY,
+        h.world.pauseEventTick.get(s.id) ?? Number.NEGATIVE_INFINITY,
+        // A destination down or paused now, or since the window began, answers nothing.
+        h.after.destinationUp && !h.world.isPaused(DESTINATION) ? Number.NEGATIVE_INFINITY : h.world.now,
       );
-      if (h.world.now - lastFault > window)
+      // The source times out on its own clock: the window is counted in the ticks it was given.
+      const since = Number.isFinite(lastFault)
+        ? h.world.localTick(s.id) - h.world.localTickAt(s.id, lastFault)
+        : Number.POSITIVE_INFINITY;
+      if (since > window)
         return `${s.id}: went out of sync (was ${from}) at tick ${h.world.now}, but the link and the destination had no fault since tick ${Number.isFinite(lastFault) ? lastFault : 'the start'} (window ${window} ticks)`;
     }
     return null;
