@@ -79,10 +79,7 @@ export function runCampaign(target: ConformanceTarget, options: CampaignOptions)
   const arb = scheduleArb(options);
   const details = fc.check(
     fc.property(arb, (schedule) => {
-      const result = (options.checkDeterminism ? runScheduleTwice : runSchedule)(target, schedule, {
-        livenessTicks: LIVENESS_TICKS,
-        checkers: options.checkers?.() ?? [],
-      });
+      const result = runWith(target, schedule, options, false);
       runs++;
       steps += result.steps;
       observedSteps += result.observedSteps;
@@ -129,12 +126,7 @@ export function toCounterexample(
   path: string,
   options: CampaignOptions,
 ): Counterexample {
-  const run = (s: Schedule, trace: boolean) =>
-    (options.checkDeterminism ? runScheduleTwice : runSchedule)(target, s, {
-      trace,
-      livenessTicks: LIVENESS_TICKS,
-      checkers: options.checkers?.() ?? [],
-    });
+  const run = (s: Schedule, trace: boolean) => runWith(target, s, options, trace);
   // fast-check's shrink is done; harness/shrink.ts polishes what ran (adjacent ticks merged, actions
   // that change nothing dropped, tick counts lowered), keeping only what fails the same property.
   let final = schedule;
@@ -171,6 +163,21 @@ export function toCounterexample(
     phase: v.phase,
     trace: result.trace,
   };
+}
+
+/** One schedule as a campaign runs it: once, or twice compared (each run with checkers of its own). */
+function runWith(
+  target: ConformanceTarget,
+  s: Schedule,
+  options: CampaignOptions,
+  trace: boolean,
+): RunResult {
+  return options.checkDeterminism
+    ? runScheduleTwice(target, s, {
+        livenessTicks: LIVENESS_TICKS,
+        ...(options.checkers ? { checkers: options.checkers } : {}),
+      })
+    : runSchedule(target, s, { trace, livenessTicks: LIVENESS_TICKS, checkers: options.checkers?.() ?? [] });
 }
 
 /** The executed actions as numbered lines, the liveness phase marked, the violation pointed at. */

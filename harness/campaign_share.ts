@@ -123,10 +123,15 @@ function checkRange(from: number, count: number): { block: number; offset: numbe
 function property(target: ConformanceTarget, options: ShareOptions, onResult: (r: RunResult) => void) {
   return fc.property(scheduleArb(options), (schedule: Schedule) => {
     // As runCampaign runs a schedule: the same liveness phase and checkers, so the same verdicts.
-    const result = (options.checkDeterminism ? runScheduleTwice : runSchedule)(target, schedule, {
-      livenessTicks: LIVENESS_TICKS,
-      checkers: options.checkers?.() ?? [],
-    });
+    const result = options.checkDeterminism
+      ? runScheduleTwice(target, schedule, {
+          livenessTicks: LIVENESS_TICKS,
+          ...(options.checkers ? { checkers: options.checkers } : {}),
+        })
+      : runSchedule(target, schedule, {
+          livenessTicks: LIVENESS_TICKS,
+          checkers: options.checkers?.() ?? [],
+        });
     onResult(result);
     return result.ok;
   });

@@ -5,7 +5,7 @@
 // across worlds gives itself away here before it gives a counterexample that does not replay.
 
 import type { ProcessConformanceTarget } from './process_target.ts';
-import { type RunOptions, type RunResult, runSchedule } from './runner.ts';
+import { type LockstepChecker, type RunOptions, type RunResult, runSchedule } from './runner.ts';
 import type { Schedule } from './schedule.ts';
 import type { ConformanceTarget } from './target.ts';
 
@@ -35,15 +35,20 @@ function clip(s: string): string {
   return JSON.stringify(s.length > 120 ? `${s.slice(0, 120)}...` : s);
 }
 
-/** Runs `schedule` twice, the trace on; a difference between the runs is a `deterministic` violation. */
+/**
+ * Runs `schedule` twice, the trace on; a difference between the runs is a `deterministic` violation.
+ * Checkers keep state (the model in lockstep), so each run gets its own from `checkers`.
+ */
 export function runScheduleTwice(
   target: ConformanceTarget,
   schedule: Schedule,
-  options: RunOptions = {},
+  options: Omit<RunOptions, 'checkers'> & { readonly checkers?: () => readonly LockstepChecker[] } = {},
 ): RunResult {
-  const first = runSchedule(target, schedule, { ...options, trace: true });
+  const run = () =>
+    runSchedule(target, schedule, { ...options, checkers: options.checkers?.() ?? [], trace: true });
+  const first = run();
   const t1 = transcriptOf(target, first);
-  const second = runSchedule(target, schedule, { ...options, trace: true });
+  const second = run();
   const diff = firstDifference(t1, transcriptOf(target, second));
   if (diff === null) return first;
   return {

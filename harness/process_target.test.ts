@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCampaign } from './campaign.ts';
 import { runScheduleTwice } from './determinism.ts';
+import { modelCheckers } from './model_checker.ts';
 import { smallWorld } from './presets.ts';
 import {
   harnessMessageSchema,
@@ -158,6 +159,12 @@ describe('--check-determinism', () => {
       ],
     };
     expect(runScheduleTwice(builtInTarget('reference')!, schedule, { livenessTicks: 20 }).ok).toBe(true);
+    // With the model in lockstep too: each run gets models of its own (they keep state).
+    const twice = runScheduleTwice(builtInTarget('reference')!, schedule, {
+      livenessTicks: 20,
+      checkers: modelCheckers,
+    });
+    expect(twice.violation?.message).toBeUndefined();
     const reference = builtInTarget('reference')!;
     const clocked = {
       ...reference,
