@@ -300,11 +300,15 @@ describe('resync', () => {
     pair.collect();
     pair.toSource = [];
     expect(pair.destination.mirrorCp('src0')).toBe(first.cpNumber);
-    // The source times out waiting and resyncs from the mirror's new CP, which it pinned.
+    // The source times out waiting, runs a local CP while the link is down, and resyncs from the
+    // mirror's new CP: no longer its current image, but pinned with the transfer.
     pair.tick(ACK_TIMEOUT_TICKS, false);
     pair.dropInFlight();
     expect(pair.source.relationshipState).toBe('out-of-sync');
     pair.write(4, 4, 4);
+    pair.tick(CP_INTERVAL_TICKS, false);
+    pair.dropInFlight();
+    expect(pair.source.committedCp).toBeGreaterThan(first.cpNumber);
     pair.tick(5);
     const t = cpSyncs(pair.sentBySource)
       .filter((m) => m.resync)
