@@ -1,5 +1,5 @@
-// StrykerJS configuration for `npm run mutate`: mutation testing of impl/ against its unit tests and
-// the protocol's scenario tests, one mutant at a time (see "Mutation testing" in the README).
+// StrykerJS configuration for `npm run mutate`: mutation testing of impl/ and the simulated hardware
+// (harness/media/) against their unit tests and the protocol's scenario tests, one mutant at a time (see "Mutation testing" in the README).
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -10,9 +10,9 @@ export default {
   coverageAnalysis: 'perTest',
   // The campaign suites (properties/, harness/fault_coverage, shadow/, cli/) reach nearly every mutant
   // and take minutes each: a surviving mutant would rerun all of them.
-  testFiles: ['impl/**/*.test.ts', 'harness/scenarios/**/*.test.ts'],
-  // impl/ without its tests and the test kit they share.
-  mutate: ['impl/**/*.ts', '!impl/**/*.test.ts', '!impl/**/*_kit.ts'],
+  testFiles: ['impl/**/*.test.ts', 'harness/media/**/*.test.ts', 'harness/scenarios/**/*.test.ts'],
+  // impl/ and harness/media/ without their tests and the test kit they share.
+  mutate: ['impl/**/*.ts', 'harness/media/**/*.ts', '!**/*.test.ts', '!impl/**/*_kit.ts'],
   incremental: true,
   incrementalFile: 'reports/mutation/stryker-incremental.json',
   // The machine is shared: one test runner, and room for a slow run before a mutant counts as a hang.

@@ -1,8 +1,9 @@
 // Benchmark of consistency points: 4 KiB blocks written to a volume, then committed by a CP through a
 // RAID-4 group of 4 data disks (full-stripe writes). Wall-clock time is allowed here, never in impl/.
 
-import { Power } from '../impl/power.ts';
-import { createRaidGroup, type RaidGeometry } from '../impl/raid.ts';
+import type { RaidGeometry } from '../harness/media/geometry.ts';
+import { Power } from '../harness/media/power.ts';
+import { createRaidGroup } from '../impl/raid.ts';
 import { Volume } from '../impl/volume.ts';
 
 const GEOMETRY: RaidGeometry = {

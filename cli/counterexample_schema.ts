@@ -5,9 +5,9 @@
 
 import { z } from 'zod';
 import { COUNTEREXAMPLE_FORMAT, type Counterexample } from '../harness/campaign.ts';
+import { disksFor } from '../harness/media/geometry.ts';
 import { groupsOf, specOf } from '../harness/schedule.ts';
 import { DESTINATION } from '../harness/target.ts';
-import { disksFor } from '../impl/raid.ts';
 import { UsageError } from './usage_error.ts';
 
 /** Bounds on what a file may ask for: generous beside what campaigns draw, small enough to run. */

@@ -4,6 +4,7 @@
 // The harness owns the media (disks, NVRAM, power) and the network: a target keeps its state on the
 // media it is handed, does no I/O, and returns what it wants sent or acknowledged as effects.
 
+import type { Disk } from '../harness/media/disk.ts';
 import type {
   ClientWrite,
   ConformanceTarget,
@@ -15,7 +16,6 @@ import type {
   TargetInstance,
   WorldSpec,
 } from '../harness/target.ts';
-import type { Disk } from '../impl/disk.ts';
 import { referenceTarget } from '../impl/reference_target.ts';
 
 class MyServers implements TargetInstance {

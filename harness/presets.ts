@@ -1,7 +1,7 @@
 // Ready-made world specs: the geometries and timings the scenarios, campaigns and benchmarks use.
 // The two sides of every mirror differ on purpose: a RAID-4 source, a RAID-DP destination of another width.
 
-import type { RaidGeometry } from '../impl/raid.ts';
+import type { RaidGeometry } from './media/geometry.ts';
 import type { Mode, SourceSpec, WorldSpec } from './target.ts';
 
 export interface PresetOptions {

@@ -5,8 +5,8 @@
 // the run with a NodeMisbehaved (a target-contract verdict) naming the node and what it did.
 
 import { resolve } from 'node:path';
-import type { Disk } from '../impl/disk.ts';
-import { DiskFailed, PowerLoss } from '../impl/errors.ts';
+import type { Disk } from './media/disk.ts';
+import { DiskFailed, PowerLoss } from './media/errors.ts';
 import { ProcessPump, splitCommand } from './process_channel.ts';
 import {
   describeIssues,

@@ -3,7 +3,7 @@
 // action kinds, so some runs are all partitions, others all crashes, and deep states get reached.
 
 import fc from 'fast-check';
-import { disksFor } from '../impl/raid.ts';
+import { disksFor } from './media/geometry.ts';
 import { type PresetOptions, smallWorld } from './presets.ts';
 import type { LinkFaults, MessageFault } from './sim_network.ts';
 import type { Mode, NodeId, WorldSpec } from './target.ts';

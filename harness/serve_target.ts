@@ -5,11 +5,11 @@
 // unused (the wrapped target boots a whole world; only this node's server is ever called).
 
 import { readSync, writeSync } from 'node:fs';
-import { Disk } from '../impl/disk.ts';
-import { DiskFailed, PowerLoss } from '../impl/errors.ts';
-import { Nvram } from '../impl/nvram.ts';
-import { Power } from '../impl/power.ts';
-import { disksFor } from '../impl/raid.ts';
+import { Disk } from './media/disk.ts';
+import { DiskFailed, PowerLoss } from './media/errors.ts';
+import { disksFor } from './media/geometry.ts';
+import { Nvram } from './media/nvram.ts';
+import { Power } from './media/power.ts';
 import {
   type DiskInfo,
   describeIssues,

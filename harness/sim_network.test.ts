@@ -3,7 +3,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, InvariantViolation } from '../impl/errors.ts';
+import { ConfigError, InvariantViolation } from './media/errors.ts';
 import { Prng } from './prng.ts';
 import { type Delivery, type LinkFaults, PERFECT_LINK, SimNetwork } from './sim_network.ts';
 

@@ -2,7 +2,7 @@
 // Fault model, per link: delivery delay in [min, max] ticks, partitions (drop in flight and while cut),
 // and optional loss, duplication and reordering; in-order per connection (from → to) otherwise.
 
-import { assert, ConfigError } from '../impl/errors.ts';
+import { assert, ConfigError } from './media/errors.ts';
 import type { Prng } from './prng.ts';
 import type { NodeId } from './target.ts';
 

@@ -2,10 +2,10 @@
 // lockstep, the schedules and a user's own code meet an implementation of CP-synchronous mirroring.
 // A target does no I/O of its own: inputs come in, effects go out, media are the objects handed to it.
 
-import type { Disk } from '../impl/disk.ts';
-import type { Nvram } from '../impl/nvram.ts';
-import type { Power } from '../impl/power.ts';
-import type { RaidGeometry } from '../impl/raid.ts';
+import type { Disk } from './media/disk.ts';
+import type { RaidGeometry } from './media/geometry.ts';
+import type { Nvram } from './media/nvram.ts';
+import type { Power } from './media/power.ts';
 
 /** A server's name in a world: sources are 'src0', 'src1', ...; the destination is 'dst'. */
 export type NodeId = string;

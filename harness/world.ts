@@ -4,15 +4,14 @@
 // One seed, split once into a child per component, makes every run; the same seed and actions give the
 // same trace, byte for byte.
 
-import { checksum } from '../impl/checksum.ts';
-import { Disk } from '../impl/disk.ts';
-import { PowerLoss } from '../impl/errors.ts';
-import { Nvram } from '../impl/nvram.ts';
-import { Power } from '../impl/power.ts';
-import type { RaidGeometry } from '../impl/raid.ts';
-import { disksFor } from '../impl/raid.ts';
-import { decodeMessage, type Message, type WireError } from '../impl/wire.ts';
 import { Causality } from './causality.ts';
+import { checksum } from './media/checksum.ts';
+import { Disk } from './media/disk.ts';
+import { PowerLoss } from './media/errors.ts';
+import type { RaidGeometry } from './media/geometry.ts';
+import { disksFor } from './media/geometry.ts';
+import { Nvram } from './media/nvram.ts';
+import { Power } from './media/power.ts';
 import { Prng } from './prng.ts';
 import {
   type Delivery,
@@ -114,16 +113,16 @@ export interface ReadRecord {
 }
 
 /**
- * A message the network handed to a node that was up, decoded for observation only (tests count what
- * crossed the wire with it); the target receives the raw bytes, exactly as without the log.
+ * A message the network handed to a node that was up, kept for observation only (tests count what
+ * crossed the wire with it, decoding it in the target's own format); the target receives the same bytes.
  */
 export interface DeliveryRecord {
   readonly tick: number;
   readonly from: NodeId;
   readonly to: NodeId;
   readonly duplicate: boolean;
-  /** The decoded message, or why the bytes are not one (corrupted or truncated on the way). */
-  readonly message: Message | WireError;
+  /** The bytes as delivered (after any corruption or truncation on the way). */
+  readonly bytes: Uint8Array;
 }
 
 /**
@@ -211,7 +210,7 @@ export interface WorldOptions {
   readonly linkFaults?: LinkFaults;
   /** Keep the human-readable trace (on by default; a campaign may turn it off for speed). */
   readonly trace?: boolean;
-  /** Keep `deliveries`, every delivered message decoded (off by default: decoding a CP sync costs). */
+  /** Keep `deliveries`, every delivered message's bytes (off by default). */
   readonly recordDeliveries?: boolean;
 }
 
@@ -491,10 +490,9 @@ export class World {
         const undecodable = described === null;
         this.events.push({ kind: 'deliver', tick: this.nowTick, id, from, to, duplicate, undecodable });
       }
-      // `deliveries` is a test aid for targets on the reference's wire format: decoded with it.
       if (this.keepDeliveries) {
-        const message = decodeMessage(d.bytes);
-        this.deliveries.push({ tick: this.nowTick, from: d.from, to: d.to, duplicate: d.duplicate, message });
+        const bytes = d.bytes;
+        this.deliveries.push({ tick: this.nowTick, from: d.from, to: d.to, duplicate: d.duplicate, bytes });
       }
       this.log(
         `deliver ${d.from}->${d.to}${d.duplicate ? ' (dup)' : ''} ${this.describe(d.bytes, d.from, described)}`,

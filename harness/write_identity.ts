@@ -2,13 +2,13 @@
 // write's identity and LBA, so the model can reason about write identities instead of 4 KiB buffers
 // and any block read back from any target maps to exactly one write (or to "never written").
 
-import { checksum } from '../impl/checksum.ts';
+import { checksum } from './media/checksum.ts';
 
 const MAGIC = 0x57524954; // 'WRIT'
 
 /**
  * Checksums of the blocks writeData makes, by write id, lba and size: identifying a block read back is
- * then one word pass. Any single changed word changes the checksum (each step of impl/checksum.ts is a
+ * then one word pass. Any single changed word changes the checksum (each step of harness/media/checksum.ts is a
  * bijection of the word), so a block one word off never passes for a whole write; a torn or mixed block
  * passes only by a 32-bit collision (about 2^-32 per block read). Bounded: cleared past the limit.
  */

@@ -5,12 +5,12 @@
 // the canaries' deliberate bugs, each shown doing what it says.
 
 import { describe, expect, it } from 'vitest';
+import { checksum } from '../harness/media/checksum.ts';
+import { Disk } from '../harness/media/disk.ts';
+import { InvariantViolation, PowerLoss } from '../harness/media/errors.ts';
 import { smallWorld } from '../harness/presets.ts';
 import { World } from '../harness/world.ts';
-import { checksum } from './checksum.ts';
 import { DestinationServer } from './destination_server.ts';
-import { Disk } from './disk.ts';
-import { InvariantViolation, PowerLoss } from './errors.ts';
 import { referenceTarget } from './reference_target.ts';
 import {
   BLOCK_BYTES,

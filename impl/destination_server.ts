@@ -4,11 +4,12 @@
 // is dropped and an interrupted CP sync leaves the previous committed mirror intact (its root was never
 // written). After failover it serves the promoted volume itself.
 
-import { checksum } from './checksum.ts';
-import type { Disk } from './disk.ts';
-import { assert } from './errors.ts';
+import { checksum } from '../harness/media/checksum.ts';
+import type { Disk } from '../harness/media/disk.ts';
+import { assert } from '../harness/media/errors.ts';
+import type { RaidGeometry } from '../harness/media/geometry.ts';
 import { LogFile } from './log_file.ts';
-import { assembleRaidGroup, type RaidGeometry, type RaidGroup } from './raid.ts';
+import { assembleRaidGroup, type RaidGroup } from './raid.ts';
 import { applyVbnUpdates, Volume } from './volume.ts';
 import type { Message } from './wire.ts';
 

@@ -4,12 +4,14 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checksum } from './checksum.ts';
-import type { Disk } from './disk.ts';
-import { ConfigError, PowerLoss, VolumeError } from './errors.ts';
+import { checksum } from '../harness/media/checksum.ts';
+import type { Disk } from '../harness/media/disk.ts';
+import { ConfigError, PowerLoss } from '../harness/media/errors.ts';
+import type { RaidGeometry } from '../harness/media/geometry.ts';
+import { Power } from '../harness/media/power.ts';
+import { VolumeError } from './errors.ts';
 import { type AppendOutcome, LogFile, type LogRecord } from './log_file.ts';
-import { Power } from './power.ts';
-import { assembleRaidGroup, createRaidGroup, type RaidGeometry, type RaidGroup } from './raid.ts';
+import { assembleRaidGroup, createRaidGroup, type RaidGroup } from './raid.ts';
 
 const BLOCK_BYTES = 512;
 /** 3 data disks x 6 blocks = 18 VBNs: two superblock copies and a ring of 8 records. */

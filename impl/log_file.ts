@@ -25,8 +25,9 @@
 // below the new truncatedSeq, so none can be the next.
 // PowerLoss always propagates: the instance is dead, and LogFile.recover reads what the disks hold.
 
-import { checksum } from './checksum.ts';
-import { assert, ConfigError, RaidFailure, VolumeError } from './errors.ts';
+import { checksum } from '../harness/media/checksum.ts';
+import { assert, ConfigError } from '../harness/media/errors.ts';
+import { RaidFailure, VolumeError } from './errors.ts';
 import type { RaidGroup } from './raid.ts';
 
 const SUPER_MAGIC = 0x4c4f4753; // 'LOGS'

@@ -4,10 +4,10 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PowerLoss } from './errors.ts';
+import { PowerLoss } from '../harness/media/errors.ts';
+import { Nvram } from '../harness/media/nvram.ts';
+import { Power } from '../harness/media/power.ts';
 import { type LogEntry, Nvlog } from './nvlog.ts';
-import { Nvram } from './nvram.ts';
-import { Power } from './power.ts';
 
 const BLOCK_BYTES = 64;
 /** Room for exactly 4 entries a half: 2 * (32-byte header + 4 * (64 + 32)-byte entries). */

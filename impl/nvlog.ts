@@ -22,9 +22,9 @@
 // with 1 + the largest epoch of any checksum-valid header or entry it finds, so no stale entry can ever
 // carry the epoch of a header again.
 
-import { checksum } from './checksum.ts';
-import { assert, ConfigError } from './errors.ts';
-import type { Nvram } from './nvram.ts';
+import { checksum } from '../harness/media/checksum.ts';
+import { assert, ConfigError } from '../harness/media/errors.ts';
+import type { Nvram } from '../harness/media/nvram.ts';
 
 const HALF_MAGIC = 0x4e564c47; // 'NVLG'
 const ENTRY_MAGIC = 0x4e564c45; // 'NVLE'

@@ -2,7 +2,7 @@
 // a partial write touches, and reconstruction by peeling. Fault model: cells are lost (failed disk,
 // checksum mismatch); a reconstructed cell that fails its stored checksum is refused, never used.
 
-import { checksum } from './checksum.ts';
+import { checksum } from '../harness/media/checksum.ts';
 import { asBytes, xorOf } from './parity.ts';
 
 /** Cells are numbered row * columns + column within a unit; imaginary (all-zero) cells do not appear. */

@@ -18,9 +18,11 @@
 // stale, and the write-anywhere volume never reads those. assembleRaidGroup trusts every disk it is
 // given: a spare whose rebuild was cut short must be re-assembled as failed and rebuilt again.
 
-import { checksum } from './checksum.ts';
-import type { Disk, StoredBlock } from './disk.ts';
-import { assert, ConfigError, DiskFailed, RaidFailure } from './errors.ts';
+import { checksum } from '../harness/media/checksum.ts';
+import type { Disk, StoredBlock } from '../harness/media/disk.ts';
+import { assert, ConfigError, DiskFailed } from '../harness/media/errors.ts';
+import type { RaidGeometry } from '../harness/media/geometry.ts';
+import { RaidFailure } from './errors.ts';
 import { asBytes, asWords, isZero, wordsEqual, xorOf } from './parity.ts';
 import {
   affectedEquations,
@@ -30,7 +32,7 @@ import {
   reconstruct,
   type UnitCells,
 } from './parity_code.ts';
-import type { RaidGeometry, RaidGroup, RaidStats, VbnBlock } from './raid.ts';
+import type { RaidGroup, RaidStats, VbnBlock } from './raid.ts';
 import { cellDbn, makeLayout, type Place, placeVbn, type StripeLayout, stripesHolding } from './stripe.ts';
 
 /**

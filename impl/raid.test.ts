@@ -3,21 +3,14 @@
 
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { checksum } from './checksum.ts';
-import { Disk } from './disk.ts';
-import { ConfigError, PowerLoss, RaidFailure } from './errors.ts';
+import { checksum } from '../harness/media/checksum.ts';
+import { Disk } from '../harness/media/disk.ts';
+import { ConfigError, PowerLoss } from '../harness/media/errors.ts';
+import { disksFor, primeAbove, type RaidGeometry, type RaidLevel } from '../harness/media/geometry.ts';
+import { Power } from '../harness/media/power.ts';
+import { RaidFailure } from './errors.ts';
 import { asWords, xorOf } from './parity.ts';
-import { Power } from './power.ts';
-import {
-  assembleRaidGroup,
-  createRaidGroup,
-  describeGeometry,
-  disksFor,
-  type RaidGeometry,
-  type RaidGroup,
-  type RaidLevel,
-} from './raid.ts';
-import { primeAbove } from './raid_dp.ts';
+import { assembleRaidGroup, createRaidGroup, describeGeometry, type RaidGroup } from './raid.ts';
 import { raid4Code } from './raid4.ts';
 
 const BLOCK_BYTES = 64;

@@ -3,26 +3,14 @@
 // whole-disk failures, latent sector errors (checksum mismatch on read), torn writes after a power cut
 // (parity of the stripes being written may be stale until resyncParity runs on the next assembly).
 
-import { Disk } from './disk.ts';
-import { ConfigError } from './errors.ts';
+import { Disk } from '../harness/media/disk.ts';
+import { ConfigError } from '../harness/media/errors.ts';
+import { checkGeometry, disksFor, type RaidGeometry } from '../harness/media/geometry.ts';
+import type { Power } from '../harness/media/power.ts';
 import type { ParityCode } from './parity_code.ts';
-import type { Power } from './power.ts';
-import { primeAbove, raidDpCode, raidDpGroup } from './raid_dp.ts';
+import { raidDpCode, raidDpGroup } from './raid_dp.ts';
 import { raid4Code, raid4Group } from './raid4.ts';
 import { makeLayout } from './stripe.ts';
-
-export type RaidLevel = 'raid4' | 'raid_dp';
-
-export interface RaidGeometry {
-  readonly level: RaidLevel;
-  /** Data disks in the group. RAID-DP uses the smallest prime p > dataDisks; missing disks read as zeros. */
-  readonly dataDisks: number;
-  /** Stripe depth: consecutive blocks of one disk in one stripe element. */
-  readonly depthBlocks: number;
-  /** Blocks on each disk (DBNs 0 .. blocksPerDisk-1). */
-  readonly blocksPerDisk: number;
-  readonly blockBytes: number;
-}
 
 /** One volume block: what a CP writes and what the CP sync phase ships to the mirror. */
 export interface VbnBlock {
@@ -76,15 +64,6 @@ export interface RaidGroup {
   resyncParity(): number;
   /** Reads every stored block, repairing latent errors; returns how many were repaired. */
   scrub(): number;
-}
-
-const LEVELS: readonly RaidLevel[] = ['raid4', 'raid_dp'];
-const MAX_DATA_DISKS = 256;
-
-/** Disks a group of this geometry needs: the data disks plus one (RAID-4) or two (RAID-DP) parity disks. */
-export function disksFor(geometry: RaidGeometry): number {
-  checkGeometry(geometry);
-  return geometry.dataDisks + (geometry.level === 'raid4' ? 1 : 2);
 }
 
 /**
@@ -171,20 +150,4 @@ function commonPrefix(ids: readonly string[]): string {
 function codeFor(geometry: RaidGeometry): ParityCode {
   checkGeometry(geometry);
   return geometry.level === 'raid4' ? raid4Code(geometry.dataDisks) : raidDpCode(geometry.dataDisks);
-}
-
-function checkGeometry(g: RaidGeometry): void {
-  const bad = (why: string): never => {
-    throw new ConfigError(`RAID geometry ${JSON.stringify(g)}: ${why}`);
-  };
-  if (!LEVELS.includes(g.level)) bad(`level must be one of ${LEVELS.join(', ')}`);
-  if (!Number.isInteger(g.dataDisks) || g.dataDisks < 1 || g.dataDisks > MAX_DATA_DISKS)
-    bad(`dataDisks must be an integer from 1 to ${MAX_DATA_DISKS}`);
-  if (!Number.isInteger(g.depthBlocks) || g.depthBlocks < 1) bad('depthBlocks must be a positive integer');
-  if (!Number.isInteger(g.blockBytes) || g.blockBytes < 64 || g.blockBytes % 8 !== 0)
-    bad('blockBytes must be a multiple of 8, at least 64');
-  // A RAID-DP stripe is p - 1 rows for the smallest prime p > dataDisks.
-  const rows = g.level === 'raid4' ? 1 : primeAbove(g.dataDisks) - 1;
-  if (!Number.isInteger(g.blocksPerDisk) || g.blocksPerDisk < rows * g.depthBlocks)
-    bad(`blocksPerDisk must be an integer of at least one stripe (${rows} rows x depth ${g.depthBlocks})`);
 }

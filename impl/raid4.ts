@@ -1,10 +1,11 @@
 // RAID-4: data disks and one row-parity disk; each parity block is the XOR of its row's data blocks.
 // Fault model: survives the loss of any one block per row (a failed disk, or a latent sector error).
 
-import type { Disk } from './disk.ts';
+import type { Disk } from '../harness/media/disk.ts';
+import type { RaidGeometry } from '../harness/media/geometry.ts';
 import { makeCode, type ParityCode } from './parity_code.ts';
 import { ParityGroup } from './parity_group.ts';
-import type { RaidGeometry, RaidGroup } from './raid.ts';
+import type { RaidGroup } from './raid.ts';
 
 /**
  * The RAID-4 code: one row per unit, so each lane of a stripe is a single row across the disks. Built

@@ -10,23 +10,12 @@
 // of them; peeling starts there and alternates diagonal and row along Corbett's chains. A lost parity
 // column is re-encoded once the data is known.
 
-import type { Disk } from './disk.ts';
+import type { Disk } from '../harness/media/disk.ts';
+import type { RaidGeometry } from '../harness/media/geometry.ts';
+import { primeAbove } from '../harness/media/geometry.ts';
 import { makeCode, type ParityCode } from './parity_code.ts';
 import { ParityGroup } from './parity_group.ts';
-import type { RaidGeometry, RaidGroup } from './raid.ts';
-
-/** The smallest prime strictly greater than `n` (RAID-DP needs p-1 >= data disks). */
-export function primeAbove(n: number): number {
-  let p = Math.max(2, n + 1);
-  while (!isPrime(p)) p++;
-  return p;
-}
-
-function isPrime(n: number): boolean {
-  if (n < 2) return false;
-  for (let f = 2; f * f <= n; f++) if (n % f === 0) return false;
-  return true;
-}
+import type { RaidGroup } from './raid.ts';
 
 /**
  * The RDP code for `dataDisks` real data disks: columns are data disks, row parity, diagonal parity.

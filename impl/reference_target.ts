@@ -3,6 +3,7 @@
 // checksummed bytes; a frame that fails to decode is dropped, never applied. Canary variations (each
 // one deliberate bug) are built from the same code with one flag set.
 
+import type { Disk } from '../harness/media/disk.ts';
 import type {
   ConformanceTarget,
   Effect,
@@ -16,7 +17,6 @@ import type {
   WorldSpec,
 } from '../harness/target.ts';
 import { type DestinationConfig, DestinationServer } from './destination_server.ts';
-import type { Disk } from './disk.ts';
 import { type SourceConfig, SourceServer } from './source_server.ts';
 import { decodeMessage, describeMessage, encodeMessage, WireError } from './wire.ts';
 

@@ -1,13 +1,13 @@
 // A test kit for impl/'s server tests: one source and the destination on small media, wired by hand.
 // Messages pass as objects in the order sent; none is lost, late or corrupted unless a test does it.
 
+import { Disk } from '../harness/media/disk.ts';
+import { disksFor, type RaidGeometry } from '../harness/media/geometry.ts';
+import { Nvram } from '../harness/media/nvram.ts';
+import { Power } from '../harness/media/power.ts';
 import { smallWorld } from '../harness/presets.ts';
 import type { SourceSpec, WorldSpec } from '../harness/target.ts';
 import { type DestinationConfig, type DestinationMedia, DestinationServer } from './destination_server.ts';
-import { Disk } from './disk.ts';
-import { Nvram } from './nvram.ts';
-import { Power } from './power.ts';
-import { disksFor, type RaidGeometry } from './raid.ts';
 import { type Mode, type SourceConfig, type SourceMedia, SourceServer } from './source_server.ts';
 import type { Message } from './wire.ts';
 

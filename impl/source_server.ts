@@ -4,12 +4,13 @@
 // Fault model: a power cut may fall after any media write of any method (PowerLoss propagates out and
 // the caller discards this object); see docs/reference-protocol.md for why each step is ordered so.
 
-import { checksum } from './checksum.ts';
-import type { Disk } from './disk.ts';
-import { assert } from './errors.ts';
+import { checksum } from '../harness/media/checksum.ts';
+import type { Disk } from '../harness/media/disk.ts';
+import { assert } from '../harness/media/errors.ts';
+import type { RaidGeometry } from '../harness/media/geometry.ts';
+import type { Nvram } from '../harness/media/nvram.ts';
 import { Nvlog } from './nvlog.ts';
-import type { Nvram } from './nvram.ts';
-import { assembleRaidGroup, type RaidGeometry, type RaidGroup } from './raid.ts';
+import { assembleRaidGroup, type RaidGroup } from './raid.ts';
 import { Volume } from './volume.ts';
 import type { Message } from './wire.ts';
 

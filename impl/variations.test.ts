@@ -5,11 +5,11 @@
 
 import { describe, expect, it } from 'vitest';
 import { type PresetOptions, smallWorld } from '../harness/presets.ts';
+import { decodedDeliveries } from '../harness/scenarios/scenario_kit.ts';
 import { answerDeadlineTicks, type ConformanceTarget } from '../harness/target.ts';
 import { builtInTarget, DEVIATING_TARGETS } from '../harness/targets.ts';
 import { World } from '../harness/world.ts';
 import { writeData } from '../harness/write_identity.ts';
-import { WireError } from './wire.ts';
 
 const SEED = 11;
 
@@ -110,10 +110,8 @@ describe('deviating targets', () => {
       tickUntil(w, () => src0(w).relationship === 'out-of-sync');
       w.step({ kind: 'heal', source: 'src0' });
       tickUntil(w, () => settled(w));
-      const transfers = w.deliveries.flatMap((d) =>
-        !(d.message instanceof WireError) && d.message.kind === 'cp-sync' && d.message.resync
-          ? [d.message.updates.length]
-          : [],
+      const transfers = decodedDeliveries(w).flatMap((m) =>
+        m.kind === 'cp-sync' && m.resync ? [m.updates.length] : [],
       );
       expect(transfers.length).toBeGreaterThan(0);
       return Math.max(...transfers);

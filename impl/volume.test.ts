@@ -3,10 +3,12 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Disk } from './disk.ts';
-import { ConfigError, PowerLoss, VolumeError } from './errors.ts';
-import { Power } from './power.ts';
-import { assembleRaidGroup, createRaidGroup, type RaidGeometry, type RaidGroup } from './raid.ts';
+import type { Disk } from '../harness/media/disk.ts';
+import { ConfigError, PowerLoss } from '../harness/media/errors.ts';
+import type { RaidGeometry } from '../harness/media/geometry.ts';
+import { Power } from '../harness/media/power.ts';
+import { RaidFailure, VolumeError } from './errors.ts';
+import { assembleRaidGroup, createRaidGroup, type RaidGroup } from './raid.ts';
 import { applyVbnUpdates, type CpInProgress, Volume, type VolumeOptions } from './volume.ts';
 
 const BLOCK_BYTES = 512;
@@ -555,3 +557,15 @@ function countCp(
   expect(cp.updates.length).toBeGreaterThan(20);
   return { writes: power.writes - start, fullStripeWrites: raid.stats.fullStripeWrites };
 }
+
+describe('the storage stack errors', () => {
+  it('are typed, named, and carry their message', () => {
+    for (const [error, name] of [
+      [new RaidFailure('r'), 'RaidFailure'],
+      [new VolumeError('v'), 'VolumeError'],
+    ] as const) {
+      expect(error).toBeInstanceOf(Error);
+      expect([error.name, error.message]).toEqual([name, name === 'RaidFailure' ? 'r' : 'v']);
+    }
+  });
+});

@@ -25,8 +25,9 @@
 // reused, on disk, so that changedBlocksSince(b) can later send exactly the blocks live now and not in
 // image b, all of them free in the mirror's image b.
 
-import { checksum } from './checksum.ts';
-import { assert, ConfigError, RaidFailure, VolumeError } from './errors.ts';
+import { checksum } from '../harness/media/checksum.ts';
+import { assert, ConfigError } from '../harness/media/errors.ts';
+import { RaidFailure, VolumeError } from './errors.ts';
 import type { RaidGroup, VbnBlock } from './raid.ts';
 
 /** VBNs 0 .. 3: two root slots and two snapshot slots, never allocated to data or map blocks. */

@@ -3,8 +3,8 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checksum } from './checksum.ts';
-import { InvariantViolation } from './errors.ts';
+import { checksum } from '../harness/media/checksum.ts';
+import { InvariantViolation } from '../harness/media/errors.ts';
 import {
   decodeMessage,
   describeMessage,

@@ -2,8 +2,8 @@
 // Fault model: a frame may arrive truncated or with any bytes corrupted; decodeMessage detects both
 // (magic, version, length, checksum, then a strict payload parse) and returns a WireError, never a message.
 
-import { checksum } from './checksum.ts';
-import { assert } from './errors.ts';
+import { checksum } from '../harness/media/checksum.ts';
+import { assert } from '../harness/media/errors.ts';
 import type { VbnBlock } from './raid.ts';
 
 // Frame layout, integers little-endian:

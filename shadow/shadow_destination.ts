@@ -1,8 +1,8 @@
 // The shadow-paging destination: per source a mirror volume at the source's VBNs (its own RAID) and a log file.
 // Fault model: power cut after any media write, torn or whole; messages lost, duplicated, reordered or late.
 
+import type { Disk } from '../harness/media/disk.ts';
 import type { NodeId, NodeMedia, SourceSpec, WorldSpec } from '../harness/target.ts';
-import type { Disk } from '../impl/disk.ts';
 import { assembleRaidGroup, type RaidGroup } from '../impl/raid.ts';
 import { rebuildBlankDisks } from './shadow_disks.ts';
 import { type LogEntry, ShadowLogFile } from './shadow_log_file.ts';

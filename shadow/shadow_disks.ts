@@ -1,8 +1,9 @@
 // Disk housekeeping at mount for the shadow-paging target: a blank spare put in while the server was down.
 // Fault model: disks replaced while powered off; failed disks (their reads throw) are left to RAID.
 
-import { Disk } from '../impl/disk.ts';
-import { DiskFailed, RaidFailure } from '../impl/errors.ts';
+import { Disk } from '../harness/media/disk.ts';
+import { DiskFailed } from '../harness/media/errors.ts';
+import { RaidFailure } from '../impl/errors.ts';
 import type { RaidGroup } from '../impl/raid.ts';
 
 /**

@@ -1,8 +1,8 @@
 // The shadow-paging source's NVLOG in NVRAM: two halves of fixed-size CRC'd entries, and a boot counter kept twice.
 // Fault model: a power cut tears the NVRAM write in progress; CRCs reject it, sequence numbers tell stale entries.
 
-import { ConfigError } from '../impl/errors.ts';
-import type { Nvram } from '../impl/nvram.ts';
+import { ConfigError } from '../harness/media/errors.ts';
+import type { Nvram } from '../harness/media/nvram.ts';
 import { crc32, getU32, setU32 } from './shadow_checksum.ts';
 
 const ENTRY_MAGIC = 0x4e564c45; // 'NVLE'

@@ -1,9 +1,9 @@
 // The shadow-paging source: NVLOG, CPs writing shadow images, log forwarding, CP sync of VBN deltas, resync, recovery.
 // Fault model: power cut after any media write; link loss, delay, duplication, reordering; destination down.
 
+import type { Disk } from '../harness/media/disk.ts';
+import type { Nvram } from '../harness/media/nvram.ts';
 import type { Mode, RelationshipState, SourceSpec, WorldSpec } from '../harness/target.ts';
-import type { Disk } from '../impl/disk.ts';
-import type { Nvram } from '../impl/nvram.ts';
 import { assembleRaidGroup, type RaidGroup, type VbnBlock } from '../impl/raid.ts';
 import { rebuildBlankDisks } from './shadow_disks.ts';
 import { ShadowNvlog } from './shadow_nvlog.ts';

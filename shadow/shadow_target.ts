@@ -1,6 +1,7 @@
 // The shadow-paging conformance target: harness/target.ts over shadow images, CRC'd binary frames, own NVLOG and log.
 // Fault model: everything the world injects (power cuts, link and disk faults, failover); bad frames are dropped.
 
+import type { Disk } from '../harness/media/disk.ts';
 import {
   type ConformanceTarget,
   DESTINATION,
@@ -14,7 +15,6 @@ import {
   type TargetInstance,
   type WorldSpec,
 } from '../harness/target.ts';
-import type { Disk } from '../impl/disk.ts';
 import { ShadowDestination } from './shadow_destination.ts';
 import { ShadowSource } from './shadow_source.ts';
 import { decode, encode } from './shadow_wire.ts';

@@ -1,8 +1,9 @@
 // A shadow-paging volume on one RAID group: each image is a root + LBA->VBN table in one of four slots, data elsewhere.
 // Fault model: power cut after any media write, so a new image never touches a kept image's blocks; root written last.
 
+import type { RaidGeometry } from '../harness/media/geometry.ts';
 import { RaidFailure, VolumeError } from '../impl/errors.ts';
-import { createRaidGroup, type RaidGeometry, type RaidGroup, type VbnBlock } from '../impl/raid.ts';
+import { createRaidGroup, type RaidGroup, type VbnBlock } from '../impl/raid.ts';
 import { crc32, getU32, setU32 } from './shadow_checksum.ts';
 import { touchEveryDisk } from './shadow_disks.ts';
 

@@ -3,8 +3,8 @@
 // VBN updates, and the destination lays them out and protects them with its own RAID layer.
 
 import { describe, expect, it } from 'vitest';
-import { disksFor } from '../../impl/raid.ts';
 import { referenceTarget } from '../../impl/reference_target.ts';
+import { disksFor } from '../media/geometry.ts';
 import {
   cpSyncsDelivered,
   expectMirrorEqualsPrimary,

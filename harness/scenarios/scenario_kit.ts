@@ -2,8 +2,7 @@
 // and judge it through the conformance-target interface only (mirror equality, lost writes, the wire).
 
 import { expect } from 'vitest';
-import type { CpSyncMessage, Message } from '../../impl/wire.ts';
-import { WireError } from '../../impl/wire.ts';
+import { type CpSyncMessage, decodeMessage, type Message, WireError } from '../../impl/wire.ts';
 import { compareMirror, sameBytes } from '../mirror_compare.ts';
 import { type PresetOptions, smallWorld } from '../presets.ts';
 import type { ConformanceTarget, NodeId, SourceObservation } from '../target.ts';
@@ -191,24 +190,29 @@ export function clientReadAll(world: World, source: NodeId): number[] {
   return ids;
 }
 
-/** Messages delivered so far (decoded), optionally only those from `from`. */
-export function delivered(world: World, from?: NodeId): Message[] {
+/**
+ * The world's deliveries since index `since`, decoded with the reference's wire format (these scenarios
+ * and tests drive targets on it), optionally only those from `from`; bytes that are not a message (a
+ * corrupted or truncated delivery) are left out.
+ */
+export function decodedDeliveries(world: World, from?: NodeId, since = 0): Message[] {
   const out: Message[] = [];
-  for (const d of world.deliveries) {
+  for (const d of world.deliveries.slice(since)) {
     if (from !== undefined && d.from !== from) continue;
-    if (d.message instanceof WireError) continue;
-    out.push(d.message);
+    const message = decodeMessage(d.bytes);
+    if (!(message instanceof WireError)) out.push(message);
   }
   return out;
 }
 
+/** Messages delivered so far (decoded), optionally only those from `from`. */
+export function delivered(world: World, from?: NodeId): Message[] {
+  return decodedDeliveries(world, from);
+}
+
 /** CP syncs `source` delivered to the destination since delivery index `since`. */
 export function cpSyncsDelivered(world: World, source: NodeId, since = 0): CpSyncMessage[] {
-  const out: CpSyncMessage[] = [];
-  for (const d of world.deliveries.slice(since))
-    if (d.from === source && !(d.message instanceof WireError) && d.message.kind === 'cp-sync')
-      out.push(d.message);
-  return out;
+  return decodedDeliveries(world, source, since).filter((m): m is CpSyncMessage => m.kind === 'cp-sync');
 }
 
 /** The distinct LBAs of `source` written (issued, not failed at once) with write ids in (afterId, upToId]. */

@@ -4,15 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { checksum } from './checksum.ts';
 import { Disk } from './disk.ts';
-import {
-  assert,
-  ConfigError,
-  DiskFailed,
-  InvariantViolation,
-  PowerLoss,
-  RaidFailure,
-  VolumeError,
-} from './errors.ts';
+import { assert, ConfigError, DiskFailed, InvariantViolation, PowerLoss } from './errors.ts';
 import { Power } from './power.ts';
 
 const BLOCK_BYTES = 64;
@@ -160,8 +152,6 @@ describe('errors', () => {
   it('are typed, named, and carry their message', () => {
     const cases: [Error, string, string][] = [
       [new PowerLoss(3), 'PowerLoss', 'power lost after media write 3'],
-      [new RaidFailure('r'), 'RaidFailure', 'r'],
-      [new VolumeError('v'), 'VolumeError', 'v'],
       [new ConfigError('c'), 'ConfigError', 'c'],
       [new InvariantViolation('i holds'), 'InvariantViolation', 'invariant violated: i holds'],
       [new DiskFailed('d7'), 'DiskFailed', 'disk d7 has failed'],
