@@ -55,12 +55,14 @@ function print(f: Figures): void {
       `  ${h.model ? 'model in lockstep   ' : 'properties only     '} ${h.schedulesPerSecond.toFixed(1)} schedules/s, ${Math.round(h.stepsPerSecond).toLocaleString('en-US')} lockstep steps/s, ${Math.round(h.actionsPerSecond).toLocaleString('en-US')} actions/s`,
     );
   console.log(
-    'canaries, model in lockstep (median over seeds: time and schedules to detection, shrunk length)',
+    'canaries, model in lockstep (median over seeds: time and schedules to detection, shrunk length; the shortest failing schedule known, by a bounded search of the shrunk ones, and the ratio)',
   );
-  for (const c of f.canaries)
+  for (const c of f.canaries) {
+    const known = `${c.shortestKnown}${c.shortestExhaustive ? '' : ' or fewer'}`;
     console.log(
-      `  ${c.target.padEnd(32)} caught ${c.caught}/${c.seeds}  ${Math.round(c.medianMs)} ms  ${c.medianSchedules} schedules  ${c.medianShrunkSteps} actions`,
+      `  ${c.target.padEnd(34)} caught ${c.caught}/${c.seeds}  ${Math.round(c.medianMs)} ms  ${c.medianSchedules} schedules  ${c.medianShrunkSteps} actions (shortest known ${known}: ${(c.medianShrunkSteps / c.shortestKnown).toFixed(2)}x)`,
     );
+  }
   const runs = f.scaling[0]?.runs ?? 0;
   console.log(
     `cpsync check on worker threads (the same ${runs} swarm schedules against the reference, model in lockstep, threads started included)`,

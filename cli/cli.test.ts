@@ -142,3 +142,56 @@ describe('cpsync crash-points', () => {
     expect(errors()).toContain('--kind must be one of source-cp, cp-sync-apply');
   });
 });
+
+describe('cpsync shrink', () => {
+  const saved = 'reports/counterexamples/canary-reuse-freed-in-cp-model-refinement-seed7.json';
+
+  it('drops what a padded counterexample does not need, keeps its failure, and writes it to --out', async () => {
+    const cx = JSON.parse(readFileSync(saved, 'utf8')) as {
+      schedule: { actions: unknown[] };
+      property: string;
+    };
+    const padding = [
+      { kind: 'read', source: 'src0', lba: 9 },
+      { kind: 'tick', ticks: 2 },
+      { kind: 'read', source: 'src0', lba: 3 },
+    ];
+    const padded = { ...cx, schedule: { ...cx.schedule, actions: [...padding, ...cx.schedule.actions] } };
+    const dir = mkdtempSync(join(tmpdir(), 'cpsync-shrink-'));
+    const file = join(dir, 'padded.json');
+    writeFileSync(file, JSON.stringify(padded));
+    const outFile = join(dir, 'shrunk.json');
+    expect(await main(['shrink', file, '--out', outFile, '--json'])).toBe(0);
+    const r = JSON.parse(printed()) as {
+      before: number;
+      after: number;
+      property: string;
+      exhaustive: boolean;
+    };
+    expect(r).toMatchObject({
+      before: cx.schedule.actions.length + 3,
+      property: cx.property,
+      exhaustive: true,
+    });
+    expect(r.after).toBeLessThanOrEqual(cx.schedule.actions.length);
+    // The input is left as it was; the shrunk file replays to the same failure.
+    expect((JSON.parse(readFileSync(file, 'utf8')) as typeof cx).schedule.actions).toHaveLength(r.before);
+    out.mockClear();
+    expect(await main(['replay', outFile, '--json'])).toBe(1);
+    expect(JSON.parse(printed())).toMatchObject({ reproduces: true, property: cx.property });
+  });
+
+  it('writes nothing and exits 1 when the file no longer fails what it records', async () => {
+    const cx = JSON.parse(readFileSync(saved, 'utf8')) as { schedule: Record<string, unknown> };
+    const dir = mkdtempSync(join(tmpdir(), 'cpsync-shrink-'));
+    const file = join(dir, 'passing.json');
+    const text = JSON.stringify({
+      ...cx,
+      schedule: { ...cx.schedule, actions: [{ kind: 'tick', ticks: 1 }] },
+    });
+    writeFileSync(file, text);
+    expect(await main(['shrink', file])).toBe(1);
+    expect(printed()).toContain('no longer fails model-refinement; nothing written');
+    expect(readFileSync(file, 'utf8')).toBe(text);
+  });
+});

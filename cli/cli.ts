@@ -1,8 +1,9 @@
 // The `cpsync` command line: `check` runs a conformance campaign against a target (on a pool of worker
 // threads, or one shard of it), `merge` combines the results of shards, `replay` runs a saved
-// counterexample again, `crash-points` cuts power at every media write of one operation, `targets`
-// lists the built-in targets. Exit codes: 0 every property held (or a
-// replay no longer fails), 1 a counterexample was found (or reproduces), 2 a usage or input error.
+// counterexample again, `shrink` shrinks a saved one again, `report` draws one, `crash-points` cuts
+// power at every media write of one operation, `serve-target` speaks the process-target protocol for
+// one node, `targets` lists the built-in targets. Exit codes: 0 every property held (or a replay no
+// longer fails), 1 a counterexample was found (or reproduces), 2 a usage or input error.
 // This is the one place that reads the clock (for throughput figures) and writes files.
 
 import { readFileSync } from 'node:fs';
@@ -36,6 +37,7 @@ import {
   writeCampaignReport,
   writeCounterexampleReport,
 } from './report_files.ts';
+import { type ShrinkCommandOptions, shrinkCommand } from './shrink_command.ts';
 import { UsageError } from './usage_error.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -331,6 +333,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--html <file>', 'also write an HTML report of the run')
     .action(async (file: string, o: { json: boolean; model: boolean; html?: string }) => {
       code = await replay(file, o);
+    });
+  program
+    .command('shrink <file>')
+    .description(
+      'shrink a saved counterexample again (the current shrinker, then a search of its subsequences) and write it back',
+    )
+    .option('-o, --out <file>', 'write it here instead of over <file>')
+    .option('--no-model', 'do not step the statechart model in lockstep')
+    .option('--json', 'print one JSON object', false)
+    .action(async (file: string, o: ShrinkCommandOptions) => {
+      code = await shrinkCommand(file, o, readCounterexample, VERSION);
     });
   program
     .command('report <file>')
