@@ -110,6 +110,13 @@ export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
     { cpImageEarlyCut: true },
     'fail',
   ),
+  // Exposed by a paused (or drifting) destination, and by no other fault.
+  referenceTarget(
+    'canary-timers-on-peer-clock',
+    "L2/T1 (time): a source's timers advance only when the destination's clock ticks, so a paused destination is never timed out",
+    { sourceTimersOnPeerClock: true },
+    'fail',
+  ),
   // Each exposed by one fault of a single message (a `message-fault` action).
   referenceTarget(
     'canary-no-frame-checksum',

@@ -55,6 +55,12 @@ export interface Variation {
   readonly truncateLogEarly?: boolean;
   /** N2: a CP's image leaves out the last write logged before it (carried to the next CP). */
   readonly cpImageEarlyCut?: boolean;
+  // Time faults (a paused or drifting node): exposed by nothing else.
+  /**
+   * L2/T1 (time): while the destination is up, a source's timers advance only when the destination's
+   * clock ticks (held ticks run at its next tick), as if timed by the peer's heartbeat.
+   */
+  readonly sourceTimersOnPeerClock?: boolean;
   // Faults of single messages (harness/sim_network.ts MessageFault): each exposes one of these.
   /** Frames are decoded without verifying their checksum: a corrupted byte is taken as data. */
   readonly skipFrameChecksum?: boolean;
@@ -90,6 +96,8 @@ class ReferenceWorld implements TargetInstance {
   private readonly lastSeen = new Map<NodeId, { primaryCp: number; mirrorCp: number; promoted: boolean }>();
   /** Frames dropped because they did not decode: corrupted or truncated on the way. */
   rejectedFrames = 0;
+  /** Source ticks waiting for the destination's (Variation.sourceTimersOnPeerClock only). */
+  private readonly heldSourceTicks = new Map<NodeId, number>();
 
   constructor(spec: WorldSpec, media: Readonly<Record<NodeId, NodeMedia>>, variation: Variation) {
     this.spec = spec;
@@ -132,8 +140,19 @@ class ReferenceWorld implements TargetInstance {
   }
 
   tick(node: NodeId): void {
+    // CANARY (time): a source's tick waits for the destination's; the world ticks sources first, so
+    // with every clock running this changes nothing, and a paused destination stops the source's timers.
+    if (this.variation.sourceTimersOnPeerClock && node !== DESTINATION_ID && this.destination !== null) {
+      this.heldSourceTicks.set(node, (this.heldSourceTicks.get(node) ?? 0) + 1);
+      return;
+    }
     if (node === DESTINATION_ID) this.destination?.tick();
     else this.sources.get(node)?.tick();
+    if (node === DESTINATION_ID)
+      for (const [id, held] of this.heldSourceTicks) {
+        this.heldSourceTicks.delete(id);
+        for (let i = 0; i < held; i++) this.sources.get(id)?.tick();
+      }
     this.collect();
   }
 
