@@ -1,7 +1,7 @@
-// lockstep.ts answers `can` and steps the statechart through a memo (answers kept under the context
-// fields xstate read). This checks the memo against xstate itself along random walks that share one
-// memo, as campaigns do: every candidate event's `can`, and every step's state value, status and
-// context, must be exactly what xstate computes on the same snapshot without the memo.
+// lockstep.ts answers `can` and steps the statechart with the compiled chart (compiled_chart.ts), not
+// xstate's interpreter. This checks lockstep's own entry points against xstate itself along random
+// walks: every candidate event's `can`, and every step's state value, status and context, must be
+// exactly what xstate computes on the same snapshot.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { nextSnapshot } from './statechart.ts';
 
 const OPTIONS = { lbas: [0, 1, 2], maxPending: 3 };
 
-describe('the lockstep memo', () => {
+describe('lockstep', () => {
   it('answers can and steps exactly as xstate does, along random walks', () => {
     let compared = 0;
     fc.assert(

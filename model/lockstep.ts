@@ -5,7 +5,7 @@
 // which order they happened. `stepObserved` therefore accepts the step when some interleaving of its
 // three families (CP events, relationship events, acks), each kept in its own order, is enabled.
 //
-// The harness, per relationship and per schedule step: ask `snapshot.can(env)` before injecting an
+// The harness, per relationship and per schedule step: ask `enabledIn(snapshot, env)` before injecting an
 // environment event; `step` the model with it and do it to the target; observe, drain the acks of
 // this relationship, `stepObserved(state, observationEvents(prev, next, acks), images)`; then
 // `compare` (refinement.ts) and `brokenAlways` (properties.ts). A power cut ends the step it falls
@@ -35,9 +35,10 @@ import {
   restartTimer,
   startCp,
 } from './abstract_data.ts';
+import { relationshipChart } from './compiled_chart.ts';
 import { controlStateOf } from './control_cache.ts';
 import { describeEvent, familyOf, type ModelEvent, type ObservationEvent } from './events.ts';
-import { type ModelInput, type ModelSnapshot, nextSnapshot, relationshipMachine } from './statechart.ts';
+import { type ModelInput, type ModelSnapshot, relationshipMachine } from './statechart.ts';
 
 export interface ModelState {
   readonly snapshot: ModelSnapshot;
@@ -84,18 +85,18 @@ export function beginModelStep(state: ModelState, tick: number): ModelState {
 
 /** One event: refused if the model does not enable it; else the next state and any data violations. */
 export function step(state: ModelState, event: ModelEvent, facts: StepFacts = {}): StepOutcome {
-  const memo = memoOf(state.snapshot);
-  const key = eventKey(event);
-  if (!canIn(state.snapshot, memo, event, key))
+  if (!relationshipChart.can(state.snapshot, event))
     return { ok: false, reason: notEnabled(state.snapshot, event) };
   const { data, violation } = updateData(state, event, facts);
-  let snapshot = memo.next.get(key);
-  if (snapshot === undefined) {
-    snapshot = nextOf(state.snapshot, memo, event, key);
-    memo.next.set(key, snapshot);
-  }
-  return { ok: true, state: { snapshot, data }, violations: violation === null ? [] : [violation] };
+  const snapshot = relationshipChart.next(state.snapshot, event);
+  return {
+    ok: true,
+    state: { snapshot, data },
+    violations: violation === null ? NO_VIOLATIONS : [violation],
+  };
 }
+
+const NO_VIOLATIONS: readonly string[] = [];
 
 /** A sequence of events, in order: stops at the first one not enabled. */
 export function stepAll(state: ModelState, events: readonly ModelEvent[]): StepOutcome {
@@ -110,244 +111,13 @@ export function stepAll(state: ModelState, events: readonly ModelEvent[]): StepO
   return { ok: true, state: current, violations };
 }
 
-/** Whether the statechart enables `event` in `snapshot`: xstate's `snapshot.can`, memoised. */
+/**
+ * Whether the statechart enables `event` in `snapshot`: xstate's `snapshot.can`, answered by the
+ * statechart compiled to a plain transition function (compiled_chart.ts, checked against xstate on
+ * every graph state and along random walks by its test).
+ */
 export function enabledIn(snapshot: ModelSnapshot, event: ModelEvent): boolean {
-  return canIn(snapshot, memoOf(snapshot), event, eventKey(event));
-}
-
-// Memo of the statechart's pure steps. xstate's `can` and `transition` cost tens of microseconds each,
-// and lockstep asks the same questions over and over: every TICK of every relationship, in states
-// that differ only in context fields the answer never reads (write ids, CP numbers). Both are pure
-// functions of the snapshot's status and state value, the event, and what they read of the context:
-// the machine has no children, history states, tags or output, and its actions other than assign run
-// nowhere (statechart.ts, INERT_SCOPE). So the first time a question is asked, xstate answers it on
-// the snapshot with its context behind a proxy that records every field read; the answer is kept
-// under the status, value, event and the JSON of exactly those fields. Any later context that agrees
-// on them gets the same answer, because xstate would compute it from the same inputs. A step that
-// leaves the context alone is reused with the new context in place of the old; one that assigns is
-// not kept (an assign copies, so reads, the whole context). Every answer is xstate's own; the memo
-// only saves recomputing it.
-
-/** Per snapshot object: its control key and the answers already given for it, by event key. */
-interface SnapshotMemo {
-  readonly control: string;
-  readonly can: Map<string, boolean>;
-  readonly next: Map<string, ModelSnapshot>;
-}
-
-/** Answers xstate gave, for contexts that agree on `fields` (the ones it read), by their JSON. */
-interface Answers<T> {
-  readonly fields: readonly string[];
-  readonly signature: string;
-  readonly byValues: Map<string, T>;
-}
-
-const memoBySnapshot = new WeakMap<ModelSnapshot, SnapshotMemo>();
-const controlByNodes = new WeakMap<object, string>();
-const canAnswers = new Map<string, Answers<boolean>[]>();
-/** Per control key and event type: whether the last step computed there assigned a new context. */
-const assigned = new Map<string, boolean>();
-/** Steps that left the context alone: templates, the same snapshot over any agreeing context. */
-const nextAnswers = new Map<string, Answers<ModelSnapshot>[]>();
-/** Bounded: past this many answers both tables start over (only speed is lost). */
-const ANSWERS_MAX = 1 << 17;
-let answerCount = 0;
-
-function memoOf(snapshot: ModelSnapshot): SnapshotMemo {
-  let memo = memoBySnapshot.get(snapshot);
-  if (memo === undefined) {
-    memo = { control: controlKey(snapshot), can: new Map(), next: new Map() };
-    memoBySnapshot.set(snapshot, memo);
-  }
-  return memo;
-}
-
-/**
- * The snapshot's status and active state nodes in the snapshot's own order. The order matters: xstate
- * derives the state value from it and appends entered nodes at its end, so two snapshots with one
- * value can list their nodes differently; keyed by the order, a reused answer is xstate's to the field.
- */
-function controlKey(snapshot: ModelSnapshot): string {
-  const nodes = snapshot._nodes;
-  let key = controlByNodes.get(nodes);
-  if (key === undefined) {
-    key = nodes.map((n) => n.id).join(',');
-    controlByNodes.set(nodes, key);
-  }
-  return `${snapshot.status}|${key}`;
-}
-
-/** Events are plain data: equal JSON, equal event (an absent field and an undefined one alike). */
-function eventKey(event: ModelEvent): string {
-  return JSON.stringify(event);
-}
-
-function canIn(snapshot: ModelSnapshot, memo: SnapshotMemo, event: ModelEvent, key: string): boolean {
-  let can = memo.can.get(key);
-  if (can !== undefined) return can;
-  const question = `${memo.control}|${key}`;
-  can = lookup(canAnswers, question, snapshot.context);
-  if (can === undefined) {
-    const probe = probeOf(snapshot);
-    can = probe.snapshot.can(event);
-    if (probe.cacheable()) remember(canAnswers, question, probe.fields(), snapshot.context, can);
-  }
-  memo.can.set(key, can);
-  return can;
-}
-
-function nextOf(snapshot: ModelSnapshot, memo: SnapshotMemo, event: ModelEvent, key: string): ModelSnapshot {
-  // A step that assigns reads the whole context (it copies it), so its answer would only be reused for
-  // an equal context, which seldom comes back (write ids, CP numbers): where the last step of this kind
-  // assigned, xstate runs on the plain snapshot and nothing is kept.
-  const kind = `${memo.control}|${event.type}`;
-  if (assigned.get(kind) === true) {
-    const plain = nextSnapshot(snapshot, event);
-    if (plain.context === snapshot.context) assigned.set(kind, false);
-    return plain;
-  }
-  const question = `${memo.control}|${key}`;
-  const template = lookup(nextAnswers, question, snapshot.context);
-  if (template !== undefined) return over(template, snapshot);
-  const probe = probeOf(snapshot);
-  const out = nextSnapshot(probe.snapshot, event);
-  if (out.context !== probe.snapshot.context) {
-    assigned.set(kind, true);
-    // A fresh context, copied field by field through the proxy: the context's own values.
-    return out;
-  }
-  const next = over(out, snapshot);
-  if (probe.cacheable()) remember(nextAnswers, question, probe.fields(), snapshot.context, next);
-  return next;
-}
-
-/**
- * `template` with `from`'s context: what xstate gives for `from` when the step leaves the context alone.
- * When that is `from` itself, field for field (a TICK that changes nothing, once `from` was built over
- * this template), `from` is returned: the same object keeps its memo, so an idle relationship's next
- * TICK costs two map look-ups. Exact: a snapshot is immutable plain data, so an object with the same
- * own fields holding the same values is the same snapshot to every reader.
- */
-function over(template: ModelSnapshot, from: ModelSnapshot): ModelSnapshot {
-  return sameBut(template, from) ? from : ({ ...template, context: from.context } as ModelSnapshot);
-}
-
-/** Whether `a` and `b` have the same own keys, in order, and the same values at each but `context`. */
-function sameBut(a: ModelSnapshot, b: ModelSnapshot): boolean {
-  if (a._nodes !== b._nodes) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (let i = 0; i < ka.length; i++) {
-    const k = ka[i]!;
-    if (k !== kb[i]) return false;
-    if (
-      k !== 'context' &&
-      (a as unknown as Record<string, unknown>)[k] !== (b as unknown as Record<string, unknown>)[k]
-    )
-      return false;
-  }
-  return true;
-}
-
-function lookup<T>(table: Map<string, Answers<T>[]>, question: string, context: object): T | undefined {
-  const all = table.get(question);
-  if (all === undefined) return undefined;
-  for (const answers of all) {
-    const found = answers.byValues.get(valuesOf(context, answers.fields));
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
-function remember<T>(
-  table: Map<string, Answers<T>[]>,
-  question: string,
-  fields: readonly string[],
-  context: object,
-  answer: T,
-): void {
-  if (++answerCount > ANSWERS_MAX) {
-    canAnswers.clear();
-    nextAnswers.clear();
-    assigned.clear();
-    answerCount = 1;
-  }
-  let all = table.get(question);
-  if (all === undefined) {
-    all = [];
-    table.set(question, all);
-  }
-  const signature = fields.join(',');
-  let answers = all.find((a) => a.signature === signature);
-  if (answers === undefined) {
-    answers = { fields, signature, byValues: new Map() };
-    all.push(answers);
-  }
-  answers.byValues.set(valuesOf(context, fields), answer);
-}
-
-/** The JSON of the named fields, in order; a missing field reads apart from any present value. */
-function valuesOf(context: object, fields: readonly string[]): string {
-  let out = '';
-  for (const f of fields)
-    out += `${f in context ? JSON.stringify((context as Record<string, unknown>)[f]) : '!'}\u0000`;
-  return out;
-}
-
-interface Probe {
-  /** The snapshot with its context behind the recording proxy. */
-  readonly snapshot: ModelSnapshot;
-  /** The context fields read so far, sorted. */
-  fields(): string[];
-  /** Nothing was written through the proxy and no read escaped the record. */
-  cacheable(): boolean;
-}
-
-function probeOf(snapshot: ModelSnapshot): Probe {
-  const context = snapshot.context;
-  const read = new Set<string>();
-  let all = false;
-  let tainted = false;
-  const note = (p: string | symbol) => {
-    if (typeof p === 'string') read.add(p);
-    else all = true;
-  };
-  const proxy = new Proxy(context, {
-    get(target, p, receiver) {
-      note(p);
-      return Reflect.get(target, p, receiver);
-    },
-    has(target, p) {
-      note(p);
-      return Reflect.has(target, p);
-    },
-    getOwnPropertyDescriptor(target, p) {
-      note(p);
-      return Reflect.getOwnPropertyDescriptor(target, p);
-    },
-    ownKeys(target) {
-      all = true;
-      return Reflect.ownKeys(target);
-    },
-    set() {
-      tainted = true;
-      return false;
-    },
-    defineProperty() {
-      tainted = true;
-      return false;
-    },
-    deleteProperty() {
-      tainted = true;
-      return false;
-    },
-  });
-  return {
-    snapshot: { ...snapshot, context: proxy } as ModelSnapshot,
-    fields: () => (all ? Object.keys(context) : [...read]).sort(),
-    cacheable: () => !tainted,
-  };
+  return relationshipChart.can(snapshot, event);
 }
 
 export function describeModelState(snapshot: ModelSnapshot): string {
