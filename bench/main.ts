@@ -1,6 +1,7 @@
 // `npm run bench`: prints the storage stack's figures from one run; `--json` prints them as one object.
 // Wall-clock timing lives here and only here: tests never assert speed.
 
+import { measureFaultCoverage } from './coverage_bench.ts';
 import { measureCp } from './cp_bench.ts';
 import { measureCanaries, measureThroughput } from './harness_bench.ts';
 import { measureModel } from './model_bench.ts';
@@ -13,6 +14,7 @@ interface Figures {
   model: ReturnType<typeof measureModel>;
   harness: ReturnType<typeof measureThroughput>[];
   canaries: ReturnType<typeof measureCanaries>;
+  coverage: ReturnType<typeof measureFaultCoverage>;
   scaling: ScalingRow[];
 }
 
@@ -23,6 +25,7 @@ async function run(): Promise<Figures> {
     model: measureModel(),
     harness: [measureThroughput(false), measureThroughput(true)],
     canaries: measureCanaries(),
+    coverage: measureFaultCoverage(),
     scaling: await measureScaling(),
   };
 }
@@ -63,6 +66,13 @@ function print(f: Figures): void {
       `  ${c.target.padEnd(34)} caught ${c.caught}/${c.seeds}  ${Math.round(c.medianMs)} ms  ${c.medianSchedules} schedules  ${c.medianShrunkSteps} actions (shortest known ${known}: ${(c.medianShrunkSteps / c.shortestKnown).toFixed(2)}x)`,
     );
   }
+  console.log(
+    `fault coverage (${f.coverage.runs} swarm schedules against the reference, seed 1: the share that exercised each class)`,
+  );
+  const shares = f.coverage.shares.map((c) => `${c.name} ${(100 * c.share).toFixed(0)}%`);
+  for (let i = 0; i < shares.length; i += 6) console.log(`  ${shares.slice(i, i + 6).join(', ')}`);
+  const rare = f.coverage.shares.filter((c) => c.share < 0.05).map((c) => c.name);
+  console.log(`  under 5%: ${rare.length === 0 ? 'none' : rare.join(', ')}`);
   const runs = f.scaling[0]?.runs ?? 0;
   console.log(
     `cpsync check on worker threads (the same ${runs} swarm schedules against the reference, model in lockstep, threads started included)`,
