@@ -6,12 +6,15 @@ import fc from 'fast-check';
 import { runScheduleTwice } from './determinism.ts';
 import { type LockstepChecker, type RunResult, runSchedule, type Violation } from './runner.ts';
 import { describeAction, type Schedule, type ScheduleOptions, scheduleArb } from './schedule.ts';
+import { shortestSubsequence } from './shortest_search.ts';
 import { polish } from './shrink.ts';
 import type { ConformanceTarget } from './target.ts';
 import type { WorldAction } from './world.ts';
 
 export const COUNTEREXAMPLE_FORMAT = 'cpsync-counterexample/1';
 export const LIVENESS_TICKS = 400;
+/** Runs the subsequence search may make after the polish: every subsequence of 8 actions. */
+const SUBSEQUENCE_RUNS = 254;
 
 export interface Counterexample {
   readonly format: typeof COUNTEREXAMPLE_FORMAT;
@@ -128,13 +131,18 @@ export function toCounterexample(
 ): Counterexample {
   const run = (s: Schedule, trace: boolean) => runWith(target, s, options, trace);
   // fast-check's shrink is done; harness/shrink.ts polishes what ran (adjacent ticks merged, actions
-  // that change nothing dropped, tick counts lowered), keeping only what fails the same property.
+  // that change nothing dropped, writes joined into bursts, counts lowered), keeping only what fails
+  // the same property.
   let final = schedule;
   const first = run(schedule, false);
   const found = first.violation?.property;
   if (found !== undefined && options.shrink !== false) {
     const executed = { ...schedule, actions: first.executed.slice(0, first.safetySteps) };
-    final = polish(executed, { fails: (s) => run(s, false).violation?.property === found }).schedule;
+    const same = (s: Schedule) => run(s, false).violation?.property === found;
+    final = polish(executed, { fails: same }).schedule;
+    // Then every subsequence of what is left, shortest first: dropping two actions at once can
+    // succeed where dropping either alone fails. Bounded: exhaustive up to 8 actions.
+    final = shortestSubsequence(final, { fails: same, maxRuns: SUBSEQUENCE_RUNS }).schedule;
   }
   const result = run(final, true);
   const v = result.violation ?? {

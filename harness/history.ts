@@ -2,6 +2,7 @@
 // (LBA -> write id) of every CP the primary committed, the observation before and after each step.
 // Properties read it; only the runner writes it. Everything here comes through the target interface.
 
+import { readCommittedImage } from './mirror_compare.ts';
 import {
   type NodeId,
   type Observation,
@@ -256,12 +257,6 @@ export class History {
   }
 
   readImage(id: NodeId, side: 'primary' | 'mirror'): Image {
-    const t = this.instance;
-    const image: number[] = [];
-    for (let lba = 0; lba < this.lbas(id); lba++)
-      image.push(
-        writeIdOf(side === 'primary' ? t.readPrimaryCommitted(id, lba) : t.readMirrorCommitted(id, lba)),
-      );
-    return image;
+    return readCommittedImage(this.instance, id, side, this.lbas(id)).map(writeIdOf);
   }
 }

@@ -5,8 +5,15 @@
 
 import { z } from 'zod';
 
-/** The protocol version an `init` names; a node answers with the version it speaks. */
-export const PROCESS_PROTOCOL_VERSION = 1;
+/**
+ * The protocol version an `init` names: the newest the harness speaks. A node answers with the version
+ * it speaks, any of SUPPORTED_PROTOCOL_VERSIONS; the harness then sends only that version's requests.
+ * Version 2 adds `read-image` and `read-vbns` (many blocks in one request) and `scrub`, and its nodes'
+ * replies carry their console (`observation`) after every request that may change it, so the harness
+ * sends no `observe`; a version 1 node is read LBA by LBA and observed by `observe`, as before.
+ */
+export const PROCESS_PROTOCOL_VERSION = 2;
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1, 2];
 
 const count = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 const nodeId = z.string().min(1).max(64);
@@ -74,9 +81,15 @@ export const requestSchema = z.discriminatedUnion('type', [
   req('tick', { ticks: z.int().min(1) }),
   req('failover', { source: nodeId }),
   req('replace-disk', { group: z.string().min(1), index: count, disk: diskInfoSchema }),
+  /** Version 2, only to a node whose `ready` said `scrubs`: scrub every RAID group (rule D3). */
+  req('scrub', {}),
   req('observe', {}),
   req('read-committed', { source: nodeId, side, lba: count }),
+  /** Version 2: the committed image of `side` for `source`, every LBA in order. */
+  req('read-image', { source: nodeId, side }),
   req('live-vbns', { source: nodeId, side }),
+  /** Version 2: the blocks at `vbns` of `side` for `source`, in order. */
+  req('read-vbns', { source: nodeId, side, vbns: z.array(count).max(1_000_000) }),
   req('read-vbn', { source: nodeId, side, vbn: count }),
   req('log-file', { source: nodeId }),
   req('describe', { bytes: base64 }),
@@ -163,12 +176,16 @@ export const replySchema = z.strictObject({
       name: z.string().max(200).optional(),
       /** The node answers `describe` requests. */
       describes: z.boolean().optional(),
+      /** Version 2: the node answers `scrub` requests (rule D3); without it, it is never asked. */
+      scrubs: z.boolean().optional(),
     })
     .optional(),
   /** client-read */
   read: readResult.optional(),
   /** read-committed, read-vbn */
   data: base64.optional(),
+  /** read-image: one block per LBA of the source's volume, LBA 0 first; read-vbns: one per VBN asked */
+  blocks: z.array(base64).optional(),
   /** live-vbns */
   vbns: z.array(count).optional(),
   /** log-file */

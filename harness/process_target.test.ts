@@ -103,6 +103,17 @@ describe('the protocol', () => {
     w.step({ kind: 'restart', node: 'src0' });
     w.step({ kind: 'tick', ticks: 4 });
     w.instance.logFile('src0');
+    // Protocol 2's batched reads, equal to their one-at-a-time forms.
+    const image = w.instance.readCommittedImage!('src0', 'mirror');
+    expect(image.map((b) => Buffer.from(b).toString('hex'))).toEqual(
+      Array.from({ length: image.length }, (_, lba) =>
+        Buffer.from(w.instance.readMirrorCommitted('src0', lba)).toString('hex'),
+      ),
+    );
+    const live = w.instance.liveVbns('src0', 'primary');
+    expect(w.instance.readVbns!('src0', 'primary', live)).toEqual(
+      live.map((v) => w.instance.readVbn('src0', 'primary', v)),
+    );
     const lines = t.lastTranscript()!;
     const types = new Set<string>();
     for (const l of lines) {
@@ -117,8 +128,9 @@ describe('the protocol', () => {
       'client-write',
       'receive',
       'tick',
-      'observe',
       'log-file',
+      'read-image',
+      'read-vbns',
       'describe',
       'media-result',
     ])

@@ -18,6 +18,7 @@ import {
   PROCESS_PROTOCOL_VERSION,
   type Reply,
   type RequestType,
+  SUPPORTED_PROTOCOL_VERSIONS,
   sourceObservationSchema,
   toBase64,
 } from './process_protocol.ts';
@@ -32,6 +33,7 @@ import {
   type NodeMedia,
   type Observation,
   type ReadResult,
+  type RelationshipState,
   type SourceObservation,
   type TargetInstance,
   type WorldSpec,
@@ -123,6 +125,10 @@ interface Launch {
 interface NodeProcess {
   readonly key: number;
   describes: boolean;
+  /** Its `ready` said it answers `scrub` (protocol 2). */
+  scrubs: boolean;
+  /** The protocol version the node answered `init` with. */
+  protocol: number;
 }
 
 interface Seen {
@@ -133,10 +139,24 @@ interface Seen {
 
 const STDERR_TAIL_LINES = 12;
 
+/** The requests after which a version 2 node's reply carries its console (`observation`). */
+const CHANGES_STATE: ReadonlySet<RequestType> = new Set<RequestType>([
+  'init',
+  'client-write',
+  'client-read',
+  'receive',
+  'tick',
+  'failover',
+  'replace-disk',
+  'scrub',
+]);
+
 class ProcessWorld implements TargetInstance {
   private readonly procs = new Map<NodeId, NodeProcess>();
   private readonly seen = new Map<NodeId, Seen>();
   private readonly sourceObs = new Map<NodeId, SourceObservation>();
+  /** Per source, the relationship states its replies showed since the world last observed (rule O5). */
+  private readonly pathSinceObserve = new Map<NodeId, RelationshipState[]>();
   private readonly disks = new Map<NodeId, Map<string, Disk>>();
   private effects: Effect[] = [];
   private nextId = 1;
@@ -156,10 +176,22 @@ class ProcessWorld implements TargetInstance {
     for (const s of spec.sources) this.seen.set(s.id, { primaryCp: 0, mirrorCp: 0, promoted: false });
   }
 
+  /**
+   * Rule D3's optional scrub: present when every node said at its first `init` that it scrubs (a
+   * target without it is never asked, so the harness must know before the schedule runs).
+   */
+  scrub?: (node: NodeId) => void;
+
   /** Every node starts at once (their start-up overlaps), then each is told to format its media. */
   bootAll(): void {
     for (const node of this.nodes) this.start(node);
     for (const node of this.nodes) this.init(node, 'format');
+    if (this.nodes.every((n) => this.procs.get(n)!.scrubs))
+      this.scrub = (node) => {
+        if (this.procs.get(node)?.scrubs !== true)
+          throw this.misbehaved(node, 'scrub', 'said at its first init that it scrubs, and no longer does');
+        this.call(node, 'scrub', {});
+      };
   }
 
   killAll(): void {
@@ -210,6 +242,7 @@ class ProcessWorld implements TargetInstance {
     if (p) this.pump.kill(p.key);
     this.procs.delete(node);
     this.sourceObs.delete(node);
+    this.pathSinceObserve.delete(node);
   }
 
   restart(node: NodeId): void {
@@ -220,7 +253,7 @@ class ProcessWorld implements TargetInstance {
   failover(source: NodeId): void {
     if (!this.procs.has(DESTINATION)) throw new Error('failover needs the destination up');
     this.call(DESTINATION, 'failover', { source });
-    this.observeNode(DESTINATION);
+    if (this.procs.get(DESTINATION)!.protocol < 2) this.observeNode(DESTINATION);
   }
 
   replaceDisk(node: NodeId, group: string, index: number, spare: Disk): void {
@@ -230,11 +263,15 @@ class ProcessWorld implements TargetInstance {
   }
 
   observe(): Observation {
-    for (const node of this.nodes) if (this.procs.has(node)) this.observeNode(node);
+    // A version 2 node's every reply that may change its state carries its console: nothing to ask.
+    for (const node of this.nodes) if ((this.procs.get(node)?.protocol ?? 2) < 2) this.observeNode(node);
     const sources: Record<NodeId, SourceObservation> = {};
     for (const s of this.spec.sources) {
       const seen = this.seen.get(s.id)!;
       const mine = this.procs.has(s.id) ? this.sourceObs.get(s.id) : undefined;
+      // Several replies may fall between two observations: their paths, joined, are this step's.
+      const path = this.pathSinceObserve.get(s.id) ?? [];
+      this.pathSinceObserve.set(s.id, []);
       sources[s.id] = {
         up: mine !== undefined,
         relationship: seen.promoted ? 'failed-over' : (mine?.relationship ?? 'out-of-sync'),
@@ -242,7 +279,7 @@ class ProcessWorld implements TargetInstance {
         mirrorCp: seen.mirrorCp,
         cpInProgress: mine?.cpInProgress ?? false,
         pendingWrites: mine?.pendingWrites ?? 0,
-        ...(mine?.relationshipPath ? { relationshipPath: mine.relationshipPath } : {}),
+        ...(mine && path.length > 1 ? { relationshipPath: path } : {}),
       };
     }
     return { destinationUp: this.procs.has(DESTINATION), sources };
@@ -256,6 +293,26 @@ class ProcessWorld implements TargetInstance {
     return this.bytesOf(this.upDestination(), 'read-committed', { source, side: 'mirror', lba });
   }
 
+  /** One `read-image` request (protocol 2); a version 1 node is asked LBA by LBA. */
+  readCommittedImage(source: NodeId, side: 'primary' | 'mirror'): Uint8Array[] {
+    const node = side === 'primary' ? this.upSource(source) : this.upDestination();
+    const lbaCount = this.spec.sources.find((s) => s.id === source)?.lbaCount;
+    if (lbaCount === undefined) throw new RangeError(`no source ${source}`);
+    if (this.procs.get(node)!.protocol < 2)
+      return Array.from({ length: lbaCount }, (_, lba) =>
+        this.bytesOf(node, 'read-committed', { source, side, lba }),
+      );
+    const r = this.call(node, 'read-image', { source, side });
+    if (!r.blocks) throw this.misbehaved(node, 'read-image', 'answered read-image without `blocks`');
+    if (r.blocks.length !== lbaCount)
+      throw this.misbehaved(
+        node,
+        'read-image',
+        `answered read-image with ${r.blocks.length} blocks; ${source} has ${lbaCount} LBAs`,
+      );
+    return r.blocks.map(fromBase64);
+  }
+
   liveVbns(source: NodeId, side: 'primary' | 'mirror'): number[] {
     const node = side === 'primary' ? this.upSource(source) : this.upDestination();
     const r = this.call(node, 'live-vbns', { source, side });
@@ -266,6 +323,21 @@ class ProcessWorld implements TargetInstance {
   readVbn(source: NodeId, side: 'primary' | 'mirror', vbn: number): Uint8Array {
     const node = side === 'primary' ? this.upSource(source) : this.upDestination();
     return this.bytesOf(node, 'read-vbn', { source, side, vbn });
+  }
+
+  /** One `read-vbns` request (protocol 2); a version 1 node is asked VBN by VBN. */
+  readVbns(source: NodeId, side: 'primary' | 'mirror', vbns: readonly number[]): Uint8Array[] {
+    const node = side === 'primary' ? this.upSource(source) : this.upDestination();
+    if (this.procs.get(node)!.protocol < 2)
+      return vbns.map((vbn) => this.bytesOf(node, 'read-vbn', { source, side, vbn }));
+    const r = this.call(node, 'read-vbns', { source, side, vbns });
+    if (r.blocks?.length !== vbns.length)
+      throw this.misbehaved(
+        node,
+        'read-vbns',
+        `answered read-vbns with ${r.blocks ? `${r.blocks.length} blocks` : 'no `blocks`'} for ${vbns.length} VBNs`,
+      );
+    return r.blocks.map(fromBase64);
   }
 
   logFile(source: NodeId): LogRecord[] {
@@ -291,7 +363,7 @@ class ProcessWorld implements TargetInstance {
     const key = this.idle.pop() ?? spawn();
     // One spare starts now, so that the next restart does not wait for a program to start up.
     if (this.idle.length === 0) this.idle.push(spawn());
-    this.procs.set(node, { key, describes: false });
+    this.procs.set(node, { key, describes: false, scrubs: false, protocol: PROCESS_PROTOCOL_VERSION });
     const disks = new Map<string, Disk>();
     for (const group of Object.values(this.media[node]!.groups)) for (const d of group) disks.set(d.id, d);
     this.disks.set(node, disks);
@@ -308,13 +380,17 @@ class ProcessWorld implements TargetInstance {
       start,
     });
     if (!r.ready) throw this.misbehaved(node, 'init', 'answered init without `ready`');
-    if (r.ready.protocol !== PROCESS_PROTOCOL_VERSION)
+    if (!SUPPORTED_PROTOCOL_VERSIONS.includes(r.ready.protocol))
       throw this.misbehaved(
         node,
         'init',
-        `speaks protocol version ${r.ready.protocol}; the harness speaks ${PROCESS_PROTOCOL_VERSION}`,
+        `speaks protocol version ${r.ready.protocol}; the harness speaks ${SUPPORTED_PROTOCOL_VERSIONS.join(' and ')}`,
       );
-    this.procs.get(node)!.describes = r.ready.describes === true;
+    const p = this.procs.get(node)!;
+    p.describes = r.ready.describes === true;
+    p.scrubs = r.ready.protocol >= 2 && r.ready.scrubs === true;
+    p.protocol = r.ready.protocol;
+    this.afterReply(node, 'init', r);
   }
 
   private observeNode(node: NodeId): void {
@@ -354,6 +430,10 @@ class ProcessWorld implements TargetInstance {
       );
     const { relationship, primaryCp, cpInProgress, pendingWrites, relationshipPath } = o.data;
     this.seen.get(node)!.primaryCp = primaryCp;
+    const path = this.pathSinceObserve.get(node) ?? [];
+    for (const state of relationshipPath?.length ? relationshipPath : [relationship])
+      if (path[path.length - 1] !== state) path.push(state);
+    this.pathSinceObserve.set(node, path);
     this.sourceObs.set(node, {
       up: true,
       relationship,
@@ -416,8 +496,21 @@ class ProcessWorld implements TargetInstance {
       if (msg.type === 'error') throw new Error(msg.message);
       if (powerLost || msg.powerLost) return this.cut(node, msg);
       this.collect(node, type, msg);
+      // init's reply is judged once its version is known (init below).
+      if (type !== 'init') this.afterReply(node, type, msg);
       return msg;
     }
+  }
+
+  /** What a reply shows of the node's console; protocol 2 requires it after every request that may change it. */
+  private afterReply(node: NodeId, type: RequestType, r: Reply): void {
+    const version = this.procs.get(node)!.protocol;
+    if (r.observation === undefined) {
+      if (version >= 2 && CHANGES_STATE.has(type))
+        throw this.misbehaved(node, type, `answered ${type} without \`observation\` (protocol ${version})`);
+      return;
+    }
+    this.remember(node, r, type);
   }
 
   /** The request met a power cut: effects produced before it stand, then PowerLoss ends the call. */

@@ -10,6 +10,7 @@ import { DiskFailed, PowerLoss } from './media/errors.ts';
 import { disksFor } from './media/geometry.ts';
 import { Nvram } from './media/nvram.ts';
 import { Power } from './media/power.ts';
+import { readCommittedImage } from './mirror_compare.ts';
 import {
   type DiskInfo,
   describeIssues,
@@ -82,24 +83,136 @@ function writeLine(message: unknown): void {
   }
 }
 
-/** The link to the harness: media requests go out and wait for their results. */
+/**
+ * How many DBNs a read miss fetches, on every disk of the group at once: the rows around the block
+ * asked for (a RAID read-modify-write, a reconstruction and a scan of neighbouring VBNs read there next).
+ */
+const PREFETCH_ROWS = 8;
+
+type Cached = { readonly data: Uint8Array; readonly sum: number };
+
+/**
+ * The link to the harness: media requests go out and wait for their results. Reads are cached for the
+ * length of one request and fetched ahead in batches: within a request nothing but this node touches
+ * its media (the harness fails disks and plants latent errors between requests only), and a read
+ * changes nothing on the harness's side, so a block read ahead is the block the node would have read.
+ * Writes are not deferred: each goes out as it is made, so a power cut interrupts the wrapped target
+ * at the very write it interrupts in process (its effects and console are then what they are there).
+ */
 class MediaLink {
   /** Ids of the node's disks that the harness says are failed (sent with every request). */
   failed = new Set<string>();
+  /** The node's RAID groups as the harness numbers them (replace-disk swaps a member). */
+  readonly groups = new Map<string, Disk[]>();
+  private blocks = new Map<string, Map<number, Cached>>();
+  private stored = new Map<string, Set<number>>();
+  private nvram: Uint8Array | null = null;
 
   constructor(private readonly input: LineReader) {}
 
-  one(op: MediaOp): MediaResult {
-    writeLine({ type: 'media', ops: [op] });
+  /** A new request: what the harness may have changed since (latent errors, failures) is re-read. */
+  beginRequest(failed: readonly string[]): void {
+    this.failed = new Set(failed);
+    this.blocks = new Map();
+    this.stored = new Map();
+    this.nvram = null;
+  }
+
+  batch(ops: MediaOp[]): MediaResult[] {
+    writeLine({ type: 'media', ops });
     const line = this.input.next();
     if (line === null) process.exit(0);
     const m = mediaResultsSchema.safeParse(JSON.parse(line));
     if (!m.success) fatal(`expected a media-result: ${describeIssues(m.error)}`);
-    const r = m.data.results[0];
-    if (!r) fatal('a media-result without a result');
-    return r;
+    if (m.data.results.length !== ops.length)
+      fatal(`a media-result of ${m.data.results.length} results for ${ops.length} ops`);
+    return m.data.results;
+  }
+
+  read(disk: RemoteDisk, dbn: number): Cached {
+    const hit = this.blocks.get(disk.id)?.get(dbn);
+    if (hit) return hit;
+    const group = this.groupOf(disk);
+    const first = dbn - (dbn % PREFETCH_ROWS);
+    const wanted: { disk: RemoteDisk; dbn: number }[] = [{ disk, dbn }];
+    for (const d of group)
+      for (let at = first; at < Math.min(first + PREFETCH_ROWS, d.blockCount); at++)
+        if ((d !== disk || at !== dbn) && !this.failed.has(d.id) && !this.blocks.get(d.id)?.has(at))
+          wanted.push({ disk: d, dbn: at });
+    const results = this.batch(wanted.map((w) => ({ op: 'read', disk: w.disk.id, dbn: w.dbn })));
+    for (let i = 0; i < wanted.length; i++) {
+      const r = results[i]!;
+      // A block read ahead from a disk that turned out failed, or past a cut, is simply not kept.
+      if (r.ok) this.keep(wanted[i]!.disk.id, wanted[i]!.dbn, fromBase64(r.data ?? ''), r.sum ?? 0);
+    }
+    check(results[0]!, disk.id);
+    return this.blocks.get(disk.id)!.get(dbn)!;
+  }
+
+  write(disk: RemoteDisk, dbn: number, data: Uint8Array, sum: number): void {
+    // The block may be torn or not land at all if this write fails: forget it first.
+    this.blocks.get(disk.id)?.delete(dbn);
+    const op: MediaOp = { op: 'write', disk: disk.id, dbn, data: toBase64(data), sum };
+    check(this.batch([op])[0]!, disk.id);
+    this.keep(disk.id, dbn, new Uint8Array(data), sum);
+    this.stored.get(disk.id)?.add(dbn);
+  }
+
+  storedDbns(disk: RemoteDisk): number[] {
+    if (!this.stored.has(disk.id)) {
+      // Every live disk of the group in one batch: a rebuild or scan asks each in turn.
+      const ask = this.groupOf(disk).filter((d) => d === disk || !this.failed.has(d.id));
+      const results = this.batch(ask.map((d) => ({ op: 'stored', disk: d.id })));
+      ask.forEach((d, i) => {
+        const r = results[i]!;
+        if (r.ok) this.stored.set(d.id, new Set(r.dbns ?? []));
+      });
+      check(results[ask.indexOf(disk)]!, disk.id);
+    }
+    return [...this.stored.get(disk.id)!].sort((a, b) => a - b);
+  }
+
+  nvramRead(bytes: number, offset: number, length: number): Uint8Array {
+    // The whole NVRAM in one op: recovery scans it entry by entry.
+    this.nvram ??= fromBase64(
+      check(this.batch([{ op: 'nvram-read', offset: 0, length: bytes }])[0]!, 'nvram').data ?? '',
+    );
+    return this.nvram.slice(offset, offset + length);
+  }
+
+  nvramWrite(offset: number, data: Uint8Array): void {
+    // Torn or not, a failed write ends the node: the cache only ever holds what landed.
+    const cached = this.nvram;
+    this.nvram = null;
+    check(this.batch([{ op: 'nvram-write', offset, data: toBase64(data) }])[0]!, 'nvram');
+    cached?.set(data, offset);
+    this.nvram = cached;
+  }
+
+  private keep(disk: string, dbn: number, data: Uint8Array, sum: number): void {
+    const m = this.blocks.get(disk) ?? new Map<number, Cached>();
+    this.blocks.set(disk, m);
+    m.set(dbn, { data, sum });
+  }
+
+  private groupOf(disk: RemoteDisk): readonly RemoteDisk[] {
+    // Every member is a RemoteDisk of this link (remoteMedia and replace-disk put only those there).
+    for (const g of this.groups.values()) if (g.includes(disk)) return g as RemoteDisk[];
+    return [disk];
   }
 }
+
+/** The requests whose reply carries the node's console in protocol 2 (docs/process-targets.md). */
+const CHANGES_STATE: ReadonlySet<Request['type']> = new Set([
+  'init',
+  'client-write',
+  'client-read',
+  'receive',
+  'tick',
+  'failover',
+  'replace-disk',
+  'scrub',
+]);
 
 function fatal(why: string): never {
   process.stderr.write(`serve-target: ${why}\n`);
@@ -131,20 +244,19 @@ class RemoteDisk extends Disk {
 
   override storedDbns(): number[] {
     if (this.isFailed) throw new DiskFailed(this.id);
-    return check(this.link.one({ op: 'stored', disk: this.id }), this.id).dbns ?? [];
+    return this.link.storedDbns(this);
   }
 
   override read(dbn: number) {
     this.range(dbn);
-    const r = check(this.link.one({ op: 'read', disk: this.id, dbn }), this.id);
-    return { data: fromBase64(r.data ?? ''), sum: r.sum ?? 0 };
+    return this.link.read(this, dbn);
   }
 
   override write(dbn: number, data: Uint8Array, sum: number): void {
     this.range(dbn);
     if (data.length !== this.blockBytes)
       throw new RangeError(`disk ${this.id}: block of ${data.length} bytes, expected ${this.blockBytes}`);
-    check(this.link.one({ op: 'write', disk: this.id, dbn, data: toBase64(data), sum: sum >>> 0 }), this.id);
+    this.link.write(this, dbn, data, sum >>> 0);
   }
 
   private range(dbn: number): void {
@@ -164,12 +276,12 @@ class RemoteNvram extends Nvram {
 
   override read(offset: number, length: number): Uint8Array {
     this.range(offset, length);
-    return fromBase64(check(this.link.one({ op: 'nvram-read', offset, length }), 'nvram').data ?? '');
+    return this.link.nvramRead(this.bytes, offset, length);
   }
 
   override write(offset: number, data: Uint8Array): void {
     this.range(offset, data.length);
-    check(this.link.one({ op: 'nvram-write', offset, data: toBase64(data) }), 'nvram');
+    this.link.nvramWrite(offset, data);
   }
 
   private range(offset: number, length: number): void {
@@ -205,7 +317,13 @@ function localMedia(spec: WorldSpec): Record<NodeId, NodeMedia> {
 
 function remoteMedia(info: NodeMediaInfo, link: MediaLink): NodeMedia {
   const groups: Record<string, Disk[]> = {};
-  for (const [g, ds] of Object.entries(info.groups)) groups[g] = ds.map((d) => new RemoteDisk(d, link));
+  link.groups.clear();
+  for (const [g, ds] of Object.entries(info.groups)) {
+    const disks = ds.map((d) => new RemoteDisk(d, link));
+    groups[g] = disks;
+    // The same array: replace-disk puts the spare in it, and read-ahead then covers the spare.
+    link.groups.set(g, disks);
+  }
   return {
     power: new Power(),
     ...(info.nvramBytes !== undefined ? { nvram: new RemoteNvram(info.nvramBytes, link) } : {}),
@@ -226,6 +344,8 @@ export function serveTarget(target: ConformanceTarget): void {
   const input = new LineReader(0);
   const link = new MediaLink(input);
   let node: Node | null = null;
+  // The version this node speaks: the harness's, up to ours.
+  let version = PROCESS_PROTOCOL_VERSION;
   for (;;) {
     const line = input.next();
     if (line === null) return;
@@ -238,18 +358,22 @@ export function serveTarget(target: ConformanceTarget): void {
     const parsed = requestSchema.safeParse(json);
     if (!parsed.success) fatal(`the harness sent a malformed request: ${describeIssues(parsed.error)}`);
     const req = parsed.data;
-    link.failed = new Set(req.failed ?? []);
+    link.beginRequest(req.failed ?? []);
     let reply: Record<string, unknown>;
     try {
       if (req.type === 'init') {
         node = boot(target, req, link);
         const describes = typeof node.instance.describeMessage === 'function';
-        reply = { ready: { protocol: PROCESS_PROTOCOL_VERSION, name: target.name, describes } };
+        version = Math.min(req.protocol, PROCESS_PROTOCOL_VERSION);
+        const scrubs = version >= 2 && typeof scrubOf(node.instance) === 'function';
+        reply = { ready: { protocol: version, name: target.name, describes, ...(scrubs ? { scrubs } : {}) } };
       } else {
         if (!node) fatal(`the first request must be init, not ${req.type}`);
         reply = answer(node, req);
       }
       reply = { ...reply, effects: node ? effectsOf(node) : [] };
+      // Protocol 2: the console after every request that may change it, so the harness need not ask.
+      if (node && version >= 2 && CHANGES_STATE.has(req.type)) reply.observation = observationOf(node);
     } catch (e) {
       if (e instanceof PowerLoss && node) {
         // The node is dead: what it produced before the cut, and what its console showed then.
@@ -286,6 +410,11 @@ function boot(target: ConformanceTarget, req: Extract<Request, { type: 'init' }>
   const n = { id: req.node, spec, media, instance, link };
   instance.restart(req.node);
   return n;
+}
+
+/** The wrapped target's optional scrub (rule D3). */
+function scrubOf(i: TargetInstance): ((node: NodeId) => void) | undefined {
+  return (i as { scrub?: (node: NodeId) => void }).scrub;
 }
 
 /** The node's own effects, as the protocol carries them. */
@@ -350,6 +479,9 @@ function answer(n: Node, req: Request): Record<string, unknown> {
       i.replaceDisk(n.id, req.group, req.index, spare);
       return {};
     }
+    case 'scrub':
+      scrubOf(i)?.call(i, n.id);
+      return {};
     case 'observe':
       return { observation: observationOf(n) };
     case 'read-committed':
@@ -360,10 +492,22 @@ function answer(n: Node, req: Request): Record<string, unknown> {
             : i.readMirrorCommitted(req.source, req.lba),
         ),
       };
+    case 'read-image': {
+      const lbaCount = n.spec.sources.find((s) => s.id === req.source)?.lbaCount;
+      if (lbaCount === undefined) throw new RangeError(`no source ${req.source}`);
+      return { blocks: readCommittedImage(i, req.source, req.side, lbaCount).map(toBase64) };
+    }
     case 'live-vbns':
       return { vbns: i.liveVbns(req.source, req.side) };
     case 'read-vbn':
       return { data: toBase64(i.readVbn(req.source, req.side, req.vbn)) };
+    case 'read-vbns':
+      return {
+        blocks: (i.readVbns
+          ? i.readVbns(req.source, req.side, req.vbns)
+          : req.vbns.map((vbn) => i.readVbn(req.source, req.side, vbn))
+        ).map(toBase64),
+      };
     case 'log-file':
       return {
         records: i.logFile(req.source).map((r) => ({ seq: r.seq, lba: r.lba, data: toBase64(r.data) })),

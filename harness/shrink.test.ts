@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from './schedule.ts';
 import { mergeTicks, polish } from './shrink.ts';
-import type { WorldAction } from './world.ts';
+import { burstLbas, type WorldAction } from './world.ts';
 
 const write = (lba: number): WorldAction => ({ kind: 'write', source: 'src0', lba });
 const read = (lba: number): WorldAction => ({ kind: 'read', source: 'src0', lba });
@@ -49,5 +49,24 @@ describe('polish', () => {
     const twoTicks = (s: Schedule) => s.actions.filter((a) => a.kind === 'tick').length >= 2;
     const out = polish(schedule([write(0), tick(1), tick(1)]), { fails: twoTicks });
     expect(out.schedule.actions).toEqual([tick(1), tick(1)]);
+  });
+
+  it('joins evenly spaced writes into one burst and lowers its count to the smallest that fails', () => {
+    // Fails once five writes have gone to LBAs 3 and up: the minimum is one burst of five from LBA 3.
+    const highWrites = (s: Schedule) =>
+      s.actions
+        .flatMap((a) => (a.kind === 'write' ? [a.lba] : a.kind === 'burst' ? burstLbas(a, 64) : []))
+        .filter((lba) => lba >= 3).length >= 5;
+    const writes = [write(0), write(3), write(4), write(5), write(6), write(7), write(8), tick(2)];
+    const out = polish(schedule(writes), { fails: highWrites });
+    expect(out.schedule.actions).toEqual([{ kind: 'burst', source: 'src0', from: 3, count: 5, stride: 1 }]);
+    // Two sources' writes taking turns are no one source's run: they stay apart.
+    const other = (lba: number): WorldAction => ({ kind: 'write', source: 'src1', lba });
+    const turns = [write(3), other(4), write(5), other(6), write(7)];
+    expect(polish(schedule(turns), { fails: highWrites }).schedule.actions).toEqual(turns);
+    const again = [write(4), write(4), write(4), write(4), write(4), write(4)];
+    expect(polish(schedule(again), { fails: highWrites }).schedule.actions).toEqual([
+      { kind: 'burst', source: 'src0', from: 4, count: 5, stride: 0 },
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 // A second shrinking pass, after fast-check's: fast-check shrinks the schedule it drew (fewer actions,
 // smaller numbers), but it cannot see that two adjacent `tick`s are one, that an action changed nothing,
-// or that a `tick 9` needs only 3. This pass works on the executed schedule, with the property that
+// that a `tick 9` needs only 3, or that five writes to LBAs 0..4 are one burst. This pass works on the executed schedule, with the property that
 // failed as its oracle: a candidate is kept only if it fails the same property (a shorter schedule
 // that fails something else is another bug, not this one's counterexample).
 //
@@ -27,8 +27,9 @@ const DEFAULT_MAX_RUNS = 2_000;
 
 /**
  * Shortens a failing schedule to a local minimum: in the simplest world it still fails in (a perfect
- * link, small NVLOG halves), no two adjacent ticks, no action that can be
- * dropped, no tick count that can be lowered, each while the same property fails. Repeats the passes
+ * link, small NVLOG halves), no two adjacent ticks, no action that can be dropped, no run of evenly
+ * spaced writes that one burst can stand for, no tick or burst count that can be lowered, each while
+ * the same property fails. Repeats the passes
  * until none changes anything (or the run budget is spent).
  */
 export function polish(input: Schedule, options: PolishOptions): PolishResult {
@@ -69,20 +70,32 @@ export function polish(input: Schedule, options: PolishOptions): PolishResult {
         i = Math.min(i, actions.length);
       }
     }
-    // Lower each tick count, by bisection on the smallest that still fails.
+    // A run of writes of one source to evenly spaced LBAs as one burst: the world issues a burst's
+    // writes one after another in one step, so only the checks between them are lost.
+    for (let i = 0; i < actions.length && runs < budget; i++) {
+      const n = writeRunAt(actions, i);
+      if (n < 2) continue;
+      const candidate = merge([...actions.slice(0, i), asBurst(actions, i, n), ...actions.slice(i + n)]);
+      if (fails(candidate)) {
+        actions = candidate;
+        changed = true;
+      }
+    }
+    // Lower each tick count and each burst's count, by bisection on the smallest that still fails.
     for (let i = 0; i < actions.length && runs < budget; i++) {
       const a = actions[i]!;
-      if (a.kind !== 'tick' || a.ticks <= 1) continue;
+      const size = a.kind === 'tick' ? a.ticks : a.kind === 'burst' ? a.count : 0;
+      if (size <= 1) continue;
       let lo = 1;
-      let hi = a.ticks;
+      let hi = size;
       while (lo < hi && runs < budget) {
         const mid = Math.floor((lo + hi) / 2);
-        const candidate = withTicks(actions, i, mid);
+        const candidate = withSize(actions, i, mid);
         if (fails(candidate)) hi = mid;
         else lo = mid + 1;
       }
-      if (hi < a.ticks) {
-        actions = withTicks(actions, i, hi);
+      if (hi < size) {
+        actions = withSize(actions, i, hi);
         changed = true;
       }
     }
@@ -114,8 +127,36 @@ export function mergeTicks(actions: readonly WorldAction[]): WorldAction[] {
   return out;
 }
 
-function withTicks(actions: readonly WorldAction[], i: number, ticks: number): WorldAction[] {
+/** `actions[i]` with its tick count or burst count set to `size`. */
+function withSize(actions: readonly WorldAction[], i: number, size: number): WorldAction[] {
   const out = actions.slice();
-  out[i] = { kind: 'tick', ticks };
+  const a = actions[i]!;
+  if (a.kind === 'tick') out[i] = { kind: 'tick', ticks: size };
+  else if (a.kind === 'burst') out[i] = { ...a, count: size };
   return out;
+}
+
+/** How many writes from `i` on are one source's, to LBAs a constant non-negative stride apart (0 if none). */
+function writeRunAt(actions: readonly WorldAction[], i: number): number {
+  const first = actions[i];
+  if (first?.kind !== 'write') return 0;
+  let n = 1;
+  let stride = -1;
+  for (let j = i + 1; j < actions.length; j++) {
+    const a = actions[j]!;
+    const prev = actions[j - 1] as typeof first;
+    if (a.kind !== 'write' || a.source !== first.source) break;
+    const step = a.lba - prev.lba;
+    if (step < 0 || (stride >= 0 && step !== stride)) break;
+    stride = step;
+    n++;
+  }
+  return n;
+}
+
+/** The `n` writes from `i` on (a run writeRunAt found) as one burst. */
+function asBurst(actions: readonly WorldAction[], i: number, n: number): WorldAction {
+  const first = actions[i] as Extract<WorldAction, { kind: 'write' }>;
+  const second = actions[i + 1] as Extract<WorldAction, { kind: 'write' }>;
+  return { kind: 'burst', source: first.source, from: first.lba, count: n, stride: second.lba - first.lba };
 }

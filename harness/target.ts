@@ -271,9 +271,17 @@ export interface TargetInstance {
   readPrimaryCommitted(source: NodeId, lba: number): Uint8Array;
   /** The destination's committed mirror image by LBA. */
   readMirrorCommitted(source: NodeId, lba: number): Uint8Array;
+  /**
+   * Optional: a whole committed image by LBA (index = LBA), exactly what `readPrimaryCommitted` or
+   * `readMirrorCommitted` gives for LBA 0, 1, ... in that order. The harness reads whole images at CP
+   * boundaries and at the end of a run; a process target answers in one round trip, not one per LBA.
+   */
+  readCommittedImage?(source: NodeId, side: 'primary' | 'mirror'): Uint8Array[];
   /** The VBNs the committed image uses, on either side, for block-for-block comparison. */
   liveVbns(source: NodeId, side: 'primary' | 'mirror'): number[];
   readVbn(source: NodeId, side: 'primary' | 'mirror', vbn: number): Uint8Array;
+  /** Optional: `readVbn` of each of `vbns`, in order, in one call (the comparisons read many at once). */
+  readVbns?(source: NodeId, side: 'primary' | 'mirror', vbns: readonly number[]): Uint8Array[];
   /** The destination's log file for `source` as it is on its disks. */
   logFile(source: NodeId): LogRecord[];
   /**

@@ -16,9 +16,10 @@ Design, in short:
   its mode. The destination keeps a ring log file per source, answers a hello with its mirror's image
   (CP, slot and table), so a resync sends only what differs.
 
-Usage: python3 cpsync_node.py [--bug ack-before-log]
+Usage: python3 cpsync_node.py [--bug ack-before-log] [--no-describe]
   --bug ack-before-log: a deliberately broken variant that acknowledges sync and strict-sync writes as
   soon as they are in the local NVLOG, before the destination logged them (rule A1). It must be caught.
+  --no-describe: do not offer to describe our messages (traces then show each one's length and checksum).
 """
 
 import base64
@@ -27,11 +28,14 @@ import struct
 import sys
 import zlib
 
-PROTOCOL = 1
+PROTOCOL = 2  # the newest version we speak; we answer init with min(the harness's, ours)
+# Protocol 2: the replies to these carry our console (`observation`), so the harness never asks.
+CHANGES_STATE = {"init", "client-write", "client-read", "receive", "tick", "failover", "replace-disk", "scrub"}
 DST = "dst"
 BUG = None
 if "--bug" in sys.argv:
     BUG = sys.argv[sys.argv.index("--bug") + 1]
+DESCRIBES = "--no-describe" not in sys.argv
 
 
 def log(*args):
@@ -94,14 +98,19 @@ def u32s(data, count, offset=0):
 
 
 # --------------------------------------------------------------------------------------------------
-# Checksums. Our blocks carry zlib's CRC-32; a never-written block reads as zeros with the harness's
-# own checksum of zeros (its Disk), which we compute here once per block size.
+# Checksums. Each disk block is stored with the harness's block checksum (harness/media/checksum.ts:
+# a multiplicative hash over 32-bit little-endian words), the sector trailer the harness's disks
+# verify: so a never-written block (zeros) verifies as it comes, and the harness sees a latent error
+# we repaired verify again. Our own structures (roots, tables, log records, messages) use zlib's CRC-32.
 
 
-def harness_zero_sum(length):
-    h = (0x811C9DC5 ^ length) & 0xFFFFFFFF
-    for _ in range(length // 4):
-        h = (h * 0x01000193) & 0xFFFFFFFF
+def block_sum(data):
+    n = len(data) // 4
+    h = (0x811C9DC5 ^ len(data)) & 0xFFFFFFFF
+    for w in struct.unpack_from("<%dI" % n, data):
+        h = ((h ^ w) * 0x01000193) & 0xFFFFFFFF
+    for b in data[4 * n :]:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
     h ^= h >> 16
     h = (h * 0x85EBCA6B) & 0xFFFFFFFF
     h ^= h >> 13
@@ -174,7 +183,6 @@ class Group:
         self.rows = stripes * self.depth
         self.vbn_count = self.n * self.rows
         self.zero = bytes(self.bytes)
-        self.zero_sum = harness_zero_sum(self.bytes)
 
     def locate(self, vbn):
         if not 0 <= vbn < self.vbn_count:
@@ -185,7 +193,7 @@ class Group:
         return col, stripe * self.depth + lane
 
     def valid(self, data, sum_):
-        return sum_ == zlib.crc32(data) or (sum_ == self.zero_sum and data == self.zero)
+        return sum_ == block_sum(data)
 
     def up(self, col):
         return self.disks[col] not in FAILED
@@ -281,7 +289,7 @@ class Group:
         return [out[v] for v in vbns]
 
     def _write_op(self, col, dbn, data):
-        return {"op": "write", "disk": self.disks[col], "dbn": dbn, "data": b64(data), "sum": zlib.crc32(data)}
+        return {"op": "write", "disk": self.disks[col], "dbn": dbn, "data": b64(data), "sum": block_sum(data)}
 
     def write(self, blocks):
         """Writes (vbn, data) blocks in the order given, then the parity of every row they touch, in one
@@ -339,6 +347,19 @@ class Group:
             finally:
                 FAILED.discard(saved)
             media([self._write_op(col, dbn, rows[dbn][col]) for dbn in chunk])
+
+    def scrub(self):
+        """Reads every written row and rewrites each block that fails its checksum (a latent error),
+        rebuilt from its row (rule D3). A row beyond the group's tolerance is left as it is."""
+        stored = self.stored_rows()
+        dbns = sorted(set().union(*stored.values())) if stored else []
+        for i in range(0, len(dbns), 64):
+            try:
+                rows, bad = self.read_rows(dbns[i : i + 64])
+            except RaidError as e:
+                log("scrub: rows left unrepaired:", e)
+                continue
+            media([self._write_op(col, dbn, rows[dbn][col]) for dbn, cols in bad.items() for col in cols])
 
     def mount(self):
         """After a power cut: a blank spare put in while we were down is rebuilt; a torn block (nothing
@@ -501,6 +522,12 @@ class Volume:
         v = img.table[lba][0]
         return self.group.read([v])[0] if v else bytes(self.L.bytes)
 
+    def read_image(self, img):
+        """Every LBA of the image, LBA 0 first, in one batch of reads (protocol 2's read-image)."""
+        vbns = [v for v, _ in img.table if v]
+        blocks = dict(zip(vbns, self.group.read(vbns))) if vbns else {}
+        return [blocks[v] if v else bytes(self.L.bytes) for v, _ in img.table]
+
     def live_vbns(self, img):
         base = self.L.root_vbn(img.slot)
         return sorted(set(range(base, base + self.L.slot_blocks)) | img.vbns)
@@ -642,6 +669,9 @@ class Source:
         if r != self.relationship:
             self.relationship = r
             self.path.append(r)
+
+    def scrub(self):
+        self.group.scrub()
 
     def observation(self):
         o = {
@@ -953,6 +983,11 @@ class Destination:
             if m.log.promoted:
                 self.promote(m)  # a failover the power cut interrupted finishes now
 
+    def scrub(self):
+        for m in self.mirrors.values():
+            m.vol.group.scrub()
+            m.log.group.scrub()
+
     def observation(self):
         return {"mirrors": {s: {"mirrorCp": m.committed.cp, "promoted": m.log.promoted} for s, m in self.mirrors.items()}}
 
@@ -1101,28 +1136,63 @@ def handle(node, req):
         FAILED.discard(req["disk"]["id"])
         g.rebuild(req["index"])
         return {}
+    if t == "scrub":
+        node.scrub()
+        return {}
     if t == "observe":
         return {"observation": node.observation()}
     if t == "read-committed":
         vol, img = image_of(node, req["source"], req["side"])
         return {"data": b64(vol.read_lba(img, req["lba"]))}
+    if t == "read-image":
+        vol, img = image_of(node, req["source"], req["side"])
+        return {"blocks": [b64(b) for b in vol.read_image(img)]}
     if t == "live-vbns":
         vol, img = image_of(node, req["source"], req["side"])
         return {"vbns": vol.live_vbns(img)}
     if t == "read-vbn":
         vol, _ = image_of(node, req["source"], req["side"])
         return {"data": b64(vol.group.read([req["vbn"]])[0])}
+    if t == "read-vbns":
+        vol, _ = image_of(node, req["source"], req["side"])
+        return {"blocks": [b64(b) for b in vol.group.read(req["vbns"])]}
     if t == "log-file":
         m = node.mirrors[req["source"]]
         recs = m.log.records(m.committed.covered)
         return {"records": [{"seq": s, "lba": l, "data": b64(d)} for s, l, d in recs]}
     if t == "describe":
-        return {"description": None}
+        return {"description": describe(unb64(req["bytes"]))}
     raise ValueError("unknown request " + t)
+
+
+def describe(data):
+    """A message of ours in our own words, for the harness's trace; None when it is not one (corrupted,
+    truncated). The kinds are our header's `t`."""
+    msg = decode(data)
+    if msg is None:
+        return None
+    h, payload = msg
+    t = h.get("t")
+    s = h.get("s")
+    if t == "hello":
+        return {"kind": "hello", "text": "hello session=%s" % s}
+    if t == "entry":
+        return {"kind": "entry", "text": "entry session=%s seq=%s lba=%s crc=%08x" % (s, h.get("seq"), h.get("lba"), zlib.crc32(payload))}
+    if t == "log-ack":
+        return {"kind": "log-ack", "text": "log-ack session=%s seq=%s" % (s, h.get("seq"))}
+    if t == "cp-sync":
+        vbns = h.get("vbns") or []
+        return {"kind": "cp-sync", "text": "cp-sync session=%s cp=%s base=%s %d blocks" % (s, h.get("cp"), h.get("base"), len(vbns))}
+    if t == "status":
+        return {"kind": "status", "text": "status session=%s cp=%s slot=%s covered=%s" % (s, h.get("cp"), h.get("slot"), h.get("covered"))}
+    if t == "confirm":
+        return {"kind": "confirm", "text": "confirm session=%s cp=%s" % (s, h.get("cp"))}
+    return None
 
 
 def main():
     node = None
+    version = PROTOCOL
     while True:
         req = read_line()
         FAILED.clear()
@@ -1136,11 +1206,17 @@ def main():
                 else:
                     node = Source(req["node"], req["spec"], req["media"], req["start"])
                 name = "python-shadow" + (" (bug: %s)" % BUG if BUG else "")
+                version = min(req["protocol"], PROTOCOL)
+                ready = {"protocol": version, "name": name, "describes": DESCRIBES}
+                if version >= 2:
+                    ready["scrubs"] = True
                 # A recovering source says hello at once.
-                send_line({"type": "reply", "id": rid, "ready": {"protocol": PROTOCOL, "name": name}, "effects": pending(node)})
-                continue
-            reply = handle(node, req)
-            reply["effects"] = pending(node)
+                reply = {"ready": ready, "effects": pending(node)}
+            else:
+                reply = handle(node, req)
+                reply["effects"] = pending(node)
+            if version >= 2 and req["type"] in CHANGES_STATE:
+                reply["observation"] = node.observation()
             send_line({"type": "reply", "id": rid, **reply})
         except PowerLost:
             # What the node produced before the cut, and what its console showed then (a root write the
