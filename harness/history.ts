@@ -71,6 +71,11 @@ export interface SourceHistory {
   readonly ackedInSync: Set<number>;
 }
 
+/** Not a closure in `update`: under tsx each named closure costs a defineProperty each time it is created. */
+function failedOver(o: Observation, source: NodeId): boolean {
+  return o.sources[source]?.relationship === 'failed-over';
+}
+
 export class History {
   readonly world: World;
   readonly sources = new Map<NodeId, SourceHistory>();
@@ -170,8 +175,7 @@ export class History {
       // Only guaranteed acknowledgements survive a failover: in-sync ones in sync and strict-sync mode.
       // Seen when the target first shows it: at the failover, or at the destination's restart when a
       // power cut fell in the middle of the promotion.
-      const failedOver = (o: Observation) => o.sources[s.id]?.relationship === 'failed-over';
-      if (!failedOver(this.after) || failedOver(this.before)) continue;
+      if (!failedOver(this.after, s.id) || failedOver(this.before, s.id)) continue;
       const h = this.source(s.id);
       for (let lba = 0; lba < h.latestAcked.length; lba++)
         h.latestAcked[lba] = s.mode === 'semi-sync' ? 0 : h.latestAckedInSync[lba]!;

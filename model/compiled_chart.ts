@@ -102,6 +102,15 @@ export class CompiledChart {
   private readonly byNodeList = new WeakMap<object, Configuration>();
   /** The selected transitions of the last call: read before the next one. */
   private readonly selected: CompiledTransition[] = [];
+  /**
+   * What `selected` was computed for. Lockstep asks `can` and then `next` of the same snapshot and
+   * event: guards are pure functions of those, so `next` takes the selection `can` just made.
+   */
+  private selectedFor: { snapshot: ModelSnapshot | null; event: ModelEvent | null; any: boolean } = {
+    snapshot: null,
+    event: null,
+    any: false,
+  };
   /** Reused argument object for the machine's guard functions: they read `context` and `event` and keep nothing. */
   private readonly guardArgs: Args = {
     context: undefined as unknown as ModelContext,
@@ -126,8 +135,7 @@ export class CompiledChart {
 
   /** Whether the statechart enables `event` in `snapshot`: what xstate's `snapshot.can(event)` answers. */
   can(snapshot: ModelSnapshot, event: ModelEvent): boolean {
-    const config = this.configurationOf(snapshot);
-    if (!this.select(config, snapshot.context, event)) return false;
+    if (!this.selection(snapshot, event)) return false;
     for (const t of this.selected) if (t.enables) return true;
     return false;
   }
@@ -137,8 +145,8 @@ export class CompiledChart {
    * `machine.transition(snapshot, event, scope)` (statechart.ts, `nextSnapshot`).
    */
   next(snapshot: ModelSnapshot, event: ModelEvent): ModelSnapshot {
+    if (!this.selection(snapshot, event)) return snapshot;
     const from = this.configurationOf(snapshot);
-    if (!this.select(from, snapshot.context, event)) return snapshot;
     let config = from;
     let context = snapshot.context;
     for (const t of this.selected) {
@@ -150,6 +158,17 @@ export class CompiledChart {
   }
 
   // Selection: xstate's rule for this machine (see the header).
+
+  /** Fills `selected` for `snapshot` and `event`, unless it already holds their selection. */
+  private selection(snapshot: ModelSnapshot, event: ModelEvent): boolean {
+    const last = this.selectedFor;
+    if (last.snapshot === snapshot && last.event === event) return last.any;
+    const any = this.select(this.configurationOf(snapshot), snapshot.context, event);
+    last.snapshot = snapshot;
+    last.event = event;
+    last.any = any;
+    return any;
+  }
 
   /** Fills `selected`; false when nothing is selected. */
   private select(config: Configuration, context: ModelContext, event: ModelEvent): boolean {
@@ -309,8 +328,17 @@ export class CompiledChart {
       if (parts.length !== 1 || inner === undefined) throw new Error('compiled chart: not() takes one guard');
       return (c, e, config) => !inner(c, e, config);
     }
-    if (builtin.check === CHECK_AND) return (c, e, config) => parts.every((g) => g(c, e, config));
-    if (builtin.check === CHECK_OR) return (c, e, config) => parts.some((g) => g(c, e, config));
+    // Loops, not every/some: no closure per evaluation. Short-circuit in order, as checkAnd/checkOr.
+    if (builtin.check === CHECK_AND)
+      return (c, e, config) => {
+        for (const g of parts) if (!g(c, e, config)) return false;
+        return true;
+      };
+    if (builtin.check === CHECK_OR)
+      return (c, e, config) => {
+        for (const g of parts) if (g(c, e, config)) return true;
+        return false;
+      };
     throw new Error('compiled chart: unsupported builtin guard');
   }
 

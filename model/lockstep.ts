@@ -84,7 +84,7 @@ export function beginModelStep(state: ModelState, tick: number): ModelState {
 }
 
 /** One event: refused if the model does not enable it; else the next state and any data violations. */
-export function step(state: ModelState, event: ModelEvent, facts: StepFacts = {}): StepOutcome {
+export function step(state: ModelState, event: ModelEvent, facts: StepFacts = NO_FACTS): StepOutcome {
   if (!relationshipChart.can(state.snapshot, event))
     return { ok: false, reason: notEnabled(state.snapshot, event) };
   const { data, violation } = updateData(state, event, facts);
@@ -97,6 +97,7 @@ export function step(state: ModelState, event: ModelEvent, facts: StepFacts = {}
 }
 
 const NO_VIOLATIONS: readonly string[] = [];
+const NO_FACTS: StepFacts = {};
 
 /** A sequence of events, in order: stops at the first one not enabled. */
 export function stepAll(state: ModelState, events: readonly ModelEvent[]): StepOutcome {
@@ -150,7 +151,6 @@ function updateData(state: ModelState, event: ModelEvent, facts: StepFacts): Dat
       ? { ...state.data, clock: { tick: state.data.clock.tick, writesBefore: state.data.writes.length } }
       : state.data;
   const c = snapshot.context;
-  const plain = (d: AbstractData): DataUpdate => ({ data: d, violation: null });
   switch (event.type) {
     case 'WRITE': {
       const refusable = c.mode === 'strict-sync' && controlStateOf(snapshot).relationship !== 'inSync';
@@ -195,6 +195,11 @@ function updateData(state: ModelState, event: ModelEvent, facts: StepFacts): Dat
   }
 }
 
+/** No closure for this in updateData: under tsx each named closure costs a defineProperty per call. */
+function plain(data: AbstractData): DataUpdate {
+  return { data, violation: null };
+}
+
 function answerContext(snapshot: ModelSnapshot, event: { readonly writeId: number }): AnswerContext {
   const c = snapshot.context;
   const s = controlStateOf(snapshot);
@@ -225,11 +230,14 @@ function mirrorCommitted(snapshot: ModelSnapshot, data: AbstractData, cp: number
 
 // Observation steps: all the events one target step showed, in some enabled interleaving.
 
-type Family = 'cp' | 'relationship' | 'ack';
+/** The three families, in the order the search tries them: CP events, relationship events, acks. */
+const CP = 0;
+const RELATIONSHIP = 1;
+const ACK = 2;
 
-function familyOfObservation(event: ObservationEvent): Family {
-  if (event.type === 'WRITE_ACKED' || event.type === 'WRITE_FAILED') return 'ack';
-  return event.type.startsWith('REL_') ? 'relationship' : 'cp';
+function familyOfObservation(event: ObservationEvent): number {
+  if (event.type === 'WRITE_ACKED' || event.type === 'WRITE_FAILED') return ACK;
+  return event.type.startsWith('REL_') ? RELATIONSHIP : CP;
 }
 
 export type ObservedOutcome =
@@ -245,23 +253,31 @@ export type ObservedOutcome =
 /** Nodes the interleaving search may visit: a target step shows a handful of events, never many. */
 const SEARCH_BUDGET = 5000;
 
+const NO_EVENTS: readonly ObservationEvent[] = [];
+
 export function stepObserved(
   state: ModelState,
   events: readonly ObservationEvent[],
   facts: StepFacts = {},
 ): ObservedOutcome {
   // No events: the search's only node is the empty interleaving, accepted as it stands.
-  if (events.length === 0) return { ok: true, state, order: [], violations: [] };
-  const queues: Record<Family, ObservationEvent[]> = { cp: [], relationship: [], ack: [] };
-  for (const e of events) queues[familyOfObservation(e)].push(e);
+  if (events.length === 0) return { ok: true, state, order: NO_EVENTS, violations: NO_VIOLATIONS };
+  const queues: ObservationEvent[][] = [[], [], []];
+  for (const e of events) queues[familyOfObservation(e)]!.push(e);
   const search = new Interleaving(queues, factsFor(events, facts));
   const found = search.run(state);
   if (found) return { ok: true, ...found };
   return { ok: false, reason: search.firstRefusal(state, events) };
 }
 
+const NO_STEP_FACTS: ReadonlyMap<ObservationEvent, StepFacts> = new Map();
+
 /** Images go to the last event of their kind in the step: that is when the harness read them. */
-function factsFor(events: readonly ObservationEvent[], facts: StepFacts): Map<ObservationEvent, StepFacts> {
+function factsFor(
+  events: readonly ObservationEvent[],
+  facts: StepFacts,
+): ReadonlyMap<ObservationEvent, StepFacts> {
+  if (!facts.imagesRead && !facts.primaryImage && !facts.mirrorImage) return NO_STEP_FACTS;
   const byEvent = new Map<ObservationEvent, StepFacts>();
   const lastOf = (type: ObservationEvent['type']) => events.filter((e) => e.type === type).at(-1);
   const primary = lastOf('PRIMARY_CP_COMMITTED');
@@ -278,65 +294,91 @@ function factsFor(events: readonly ObservationEvent[], facts: StepFacts): Map<Ob
  * progress has its root written means that CP completed and another started (the observation reads
  * the same as a CP still before its root). They must be enabled like any other event.
  */
-function impliedBefore(state: ModelState, event: ObservationEvent): ObservationEvent[] {
+function impliedBefore(state: ModelState, event: ObservationEvent): readonly ObservationEvent[] {
+  if (event.type !== 'PRIMARY_CP_COMMITTED') return NO_EVENTS;
   const rootWritten = controlStateOf(state.snapshot).source === 'serving.cp.committing';
-  return event.type === 'PRIMARY_CP_COMMITTED' && rootWritten
-    ? [{ type: 'CP_COMPLETED' }, { type: 'CP_STARTED' }, event]
-    : [];
+  return rootWritten ? [{ type: 'CP_COMPLETED' }, { type: 'CP_STARTED' }, event] : NO_EVENTS;
 }
 
-/** Steps `events` in order, the facts going to the last; null if one is not enabled. */
-function stepEach(
-  state: ModelState,
-  events: readonly ObservationEvent[],
-  facts: StepFacts | undefined,
-): { state: ModelState; violations: string[] } | null {
-  if (events.length === 0) return null;
-  let current = state;
-  const violations: string[] = [];
-  for (const [i, e] of events.entries()) {
-    const out = step(current, e, i === events.length - 1 ? facts : undefined);
-    if (!out.ok) return null;
-    current = out.state;
-    violations.push(...out.violations);
-  }
-  return { state: current, violations };
-}
-
+/**
+ * A depth-first search over the interleavings of the three families, each kept in order: at each
+ * node the families are tried in order (CP, relationship, ack), and each family's next event alone
+ * before the events it implies with it. The first complete interleaving found is the answer. The path
+ * so far is kept in `order` and `violations`, cut back when a branch fails.
+ */
 class Interleaving {
   private visited = 0;
+  private readonly at = [0, 0, 0];
+  private readonly order: ObservationEvent[] = [];
+  private readonly violations: string[] = [];
 
   constructor(
-    private readonly queues: Readonly<Record<Family, readonly ObservationEvent[]>>,
+    private readonly queues: readonly (readonly ObservationEvent[])[],
     private readonly facts: ReadonlyMap<ObservationEvent, StepFacts>,
   ) {}
 
   run(state: ModelState): { state: ModelState; order: ObservationEvent[]; violations: string[] } | null {
-    return this.from(state, { cp: 0, relationship: 0, ack: 0 });
+    const end = this.from(state);
+    return end === null ? null : { state: end, order: this.order, violations: this.violations };
   }
 
-  private from(
-    state: ModelState,
-    at: Record<Family, number>,
-  ): { state: ModelState; order: ObservationEvent[]; violations: string[] } | null {
+  private from(state: ModelState): ModelState | null {
     if (++this.visited > SEARCH_BUDGET) return null;
-    const families = (['cp', 'relationship', 'ack'] as const).filter((f) => at[f] < this.queues[f].length);
-    if (families.length === 0) return { state, order: [], violations: [] };
-    for (const f of families) {
-      const event = this.queues[f][at[f]]!;
-      for (const events of [[event], impliedBefore(state, event)]) {
-        const out = stepEach(state, events, this.facts.get(event));
-        if (!out) continue;
-        const rest = this.from(out.state, { ...at, [f]: at[f] + 1 });
-        if (rest)
-          return {
-            state: rest.state,
-            order: [...events, ...rest.order],
-            violations: [...out.violations, ...rest.violations],
-          };
+    let remaining = false;
+    for (let f = CP; f <= ACK; f++) {
+      const queue = this.queues[f]!;
+      const i = this.at[f]!;
+      if (i >= queue.length) continue;
+      remaining = true;
+      const event = queue[i]!;
+      const facts = this.facts.get(event);
+      for (let alternative = 0; alternative < 2; alternative++) {
+        const orderMark = this.order.length;
+        const violationMark = this.violations.length;
+        const next =
+          alternative === 0
+            ? this.stepOne(state, event, facts)
+            : this.stepEach(state, impliedBefore(state, event), facts);
+        if (next !== null) {
+          this.at[f] = i + 1;
+          const end = this.from(next);
+          this.at[f] = i;
+          if (end !== null) return end;
+        }
+        this.order.length = orderMark;
+        this.violations.length = violationMark;
       }
     }
-    return null;
+    return remaining ? null : state;
+  }
+
+  /** One event onto the path; null if not enabled. */
+  private stepOne(
+    state: ModelState,
+    event: ObservationEvent,
+    facts: StepFacts | undefined,
+  ): ModelState | null {
+    const out = step(state, event, facts);
+    if (!out.ok) return null;
+    this.order.push(event);
+    for (const v of out.violations) this.violations.push(v);
+    return out.state;
+  }
+
+  /** `events` in order onto the path, the facts going to the last; null if one is not enabled or none. */
+  private stepEach(
+    state: ModelState,
+    events: readonly ObservationEvent[],
+    facts: StepFacts | undefined,
+  ): ModelState | null {
+    if (events.length === 0) return null;
+    let current = state;
+    for (let i = 0; i < events.length; i++) {
+      const next = this.stepOne(current, events[i]!, i === events.length - 1 ? facts : undefined);
+      if (next === null) return null;
+      current = next;
+    }
+    return current;
   }
 
   /** Why the step is refused: the first event of the canonical order that the model does not enable. */

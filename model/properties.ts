@@ -5,9 +5,14 @@
 // images, the promoted image). Without a target the lockstep records ideal images, so in model-only
 // runs they check the model's own bookkeeping, and "after failover" is vacuous (no image was read).
 
-import { checkMirrorEqualsPrimary, checkPromoted, type WriteRecord } from './abstract_data.ts';
+import {
+  checkMirrorEqualsPrimary,
+  checkPromoted,
+  type RecordedImage,
+  type WriteRecord,
+} from './abstract_data.ts';
+import { controlStateOf } from './control_cache.ts';
 import type { ModelState } from './lockstep.ts';
-import { controlState } from './statechart.ts';
 
 export interface Property {
   readonly name: string;
@@ -19,41 +24,59 @@ export interface Property {
 
 const acked = (w: WriteRecord) => w.fate === 'acked' && w.answer !== undefined && !w.answer.promoted;
 
+/**
+ * `every(writes, ok)`, remembered per writes array. Lockstep checks these properties after every event,
+ * and most events (a TICK, a CP phase) leave the writes as they were: the abstract data never changes
+ * an array it has published (abstract_data.ts: each update returns new data), so the answer for an
+ * array object holds as long as it lives.
+ */
+function everyWrite(ok: (w: WriteRecord) => boolean): (writes: readonly WriteRecord[]) => boolean {
+  const answers = new WeakMap<readonly WriteRecord[], boolean>();
+  return (writes) => {
+    let answer = answers.get(writes);
+    if (answer === undefined) {
+      answer = writes.every(ok);
+      answers.set(writes, answer);
+    }
+    return answer;
+  };
+}
+
+const strictSyncAcksMirrored = everyWrite(
+  (w) =>
+    !acked(w) ||
+    w.answer?.mode !== 'strict-sync' ||
+    (w.answer.relationship === 'inSync' && w.answer.mirrored),
+);
+
 export const strictSyncAcksOnlyMirrored: Property = {
   name: 'strict-sync never acknowledges an unmirrored write',
   kind: 'always',
   partners: ['a strict-sync write failed while out of sync'],
-  check: ({ data }) =>
-    data.writes.every(
-      (w) =>
-        !acked(w) ||
-        w.answer?.mode !== 'strict-sync' ||
-        (w.answer.relationship === 'inSync' && w.answer.mirrored),
-    ),
+  check: ({ data }) => strictSyncAcksMirrored(data.writes),
 };
+
+const strictSyncFailuresOutOfSync = everyWrite(
+  (w) => w.fate !== 'failed' || w.answer?.mode !== 'strict-sync' || w.answer.relationship !== 'inSync',
+);
 
 export const strictSyncFailsOnlyOutOfSync: Property = {
   name: 'strict-sync fails a write only while not in sync',
   kind: 'always',
   partners: ['a strict-sync write failed while out of sync'],
-  check: ({ data }) =>
-    data.writes.every(
-      (w) => w.fate !== 'failed' || w.answer?.mode !== 'strict-sync' || w.answer.relationship !== 'inSync',
-    ),
+  check: ({ data }) => strictSyncFailuresOutOfSync(data.writes),
 };
+
+const inSyncAcksMirrored = everyWrite(
+  (w) =>
+    !acked(w) || w.answer?.mode === 'semi-sync' || w.answer?.relationship !== 'inSync' || w.answer.mirrored,
+);
 
 export const inSyncAcksWaitForMirror: Property = {
   name: 'a sync or strict-sync acknowledgement in sync waits for the mirror',
   kind: 'always',
   partners: ['a write acknowledged in sync after its log entry reached the destination'],
-  check: ({ data }) =>
-    data.writes.every(
-      (w) =>
-        !acked(w) ||
-        w.answer?.mode === 'semi-sync' ||
-        w.answer?.relationship !== 'inSync' ||
-        w.answer.mirrored,
-    ),
+  check: ({ data }) => inSyncAcksMirrored(data.writes),
 };
 
 export const mirrorNeverAhead: Property = {
@@ -62,7 +85,7 @@ export const mirrorNeverAhead: Property = {
   partners: ['the primary committed a CP the mirror has not committed yet'],
   // After failover the promoted volume runs CPs of its own (and stays failed over across a crash).
   check: ({ snapshot }) =>
-    controlState(snapshot).relationship === 'failedOver' ||
+    controlStateOf(snapshot).relationship === 'failedOver' ||
     snapshot.context.mirrorCp <= snapshot.context.primaryCp,
 };
 
@@ -71,7 +94,7 @@ export const inSyncBoundaryMirrorEqualsPrimary: Property = {
   kind: 'always',
   partners: ['a CP committed during a partition', 'a resync brought the relationship back in sync'],
   check: ({ snapshot, data }) => {
-    const s = controlState(snapshot);
+    const s = controlStateOf(snapshot);
     const c = snapshot.context;
     const boundary =
       s.relationship === 'inSync' && (s.source === 'serving.idle' || s.source === 'recovering');
@@ -89,9 +112,21 @@ export const cpImagesAreConsistentCuts: Property = {
   name: 'every committed CP image is a consistent cut, never a mixture',
   kind: 'always',
   partners: ['a CP committed with writes in it'],
-  check: ({ data }) =>
-    [...data.primaryImages.values(), ...data.mirrorImages.values()].every((r) => r.violation === null),
+  check: ({ data }) => consistentCuts(data.primaryImages) && consistentCuts(data.mirrorImages),
 };
+
+/** Whether every recorded image is a consistent cut, remembered per map (never changed once published). */
+function consistentCuts(images: ReadonlyMap<number, RecordedImage>): boolean {
+  let answer = cutAnswers.get(images);
+  if (answer === undefined) {
+    answer = true;
+    for (const r of images.values()) if (r.violation !== null) answer = false;
+    cutAnswers.set(images, answer);
+  }
+  return answer;
+}
+
+const cutAnswers = new WeakMap<ReadonlyMap<number, RecordedImage>, boolean>();
 
 export const failoverKeepsSyncAcks: Property = {
   name: 'after failover every write acknowledged in sync is present',
@@ -135,7 +170,7 @@ export const SOMETIMES: readonly Property[] = [
     name: 'the primary committed a CP the mirror has not committed yet',
     kind: 'sometimes',
     check: ({ snapshot }) =>
-      controlState(snapshot).source === 'serving.cp.committing' &&
+      controlStateOf(snapshot).source === 'serving.cp.committing' &&
       snapshot.context.mirrorCp < snapshot.context.primaryCp,
   },
   {
@@ -157,13 +192,21 @@ export const SOMETIMES: readonly Property[] = [
     name: 'a failover after a mid-CP crash',
     kind: 'sometimes',
     check: ({ snapshot }) =>
-      controlState(snapshot).destination === 'promoted' && snapshot.context.crashedMidCp,
+      controlStateOf(snapshot).destination === 'promoted' && snapshot.context.crashedMidCp,
   },
 ];
 
 export const PROPERTIES: readonly Property[] = [...ALWAYS, ...SOMETIMES];
 
 /** The names of the `always` properties the state breaks (empty when all hold). */
-export function brokenAlways(state: ModelState): string[] {
-  return ALWAYS.filter((p) => !p.check(state)).map((p) => p.name);
+export function brokenAlways(state: ModelState): readonly string[] {
+  let broken: string[] | null = null;
+  for (const p of ALWAYS) {
+    if (p.check(state)) continue;
+    broken ??= [];
+    broken.push(p.name);
+  }
+  return broken ?? NONE_BROKEN;
 }
+
+const NONE_BROKEN: readonly string[] = [];

@@ -59,28 +59,40 @@ export function compare(
   snapshot: ModelSnapshot,
   observation: SourceObservation,
   destinationUp: boolean,
-): string[] {
+): readonly string[] {
   const expected = expectedControl(observation, destinationUp);
   const actual = controlStateOf(snapshot);
   const c = snapshot.context;
-  const out: string[] = [];
-  const region = (name: string, model: string, allowed: readonly string[]) => {
-    if (allowed.length > 0 && !allowed.includes(model))
-      out.push(
-        `${name}: the target shows what the model calls ${allowed.join(' or ')}; the model is in ${model}`,
-      );
-  };
-  region('source', actual.source, expected.source);
-  region('destination', actual.destination, expected.destination);
-  region('relationship', actual.relationship, expected.relationship);
-  const counter = (name: string, shown: number, model: number) => {
-    if (shown !== model) out.push(`${name}: the target shows ${shown}, the model holds ${model}`);
-  };
-  if (observation.up) counter('primaryCp', observation.primaryCp, c.primaryCp);
-  if (destinationUp) counter('mirrorCp', observation.mirrorCp, c.mirrorCp);
+  // Built only when something differs: a step that matches (nearly every one) allocates nothing here,
+  // and no closure either (under tsx each named closure costs a defineProperty when it is created).
+  let out: string[] | null = null;
+  out = region(out, 'source', actual.source, expected.source);
+  out = region(out, 'destination', actual.destination, expected.destination);
+  out = region(out, 'relationship', actual.relationship, expected.relationship);
+  if (observation.up) out = counter(out, 'primaryCp', observation.primaryCp, c.primaryCp);
+  if (destinationUp) out = counter(out, 'mirrorCp', observation.mirrorCp, c.mirrorCp);
   if (observation.up && actual.destination !== 'promoted')
-    counter('pendingWrites', observation.pendingWrites, c.pending.length);
-  return out;
+    out = counter(out, 'pendingWrites', observation.pendingWrites, c.pending.length);
+  return out ?? NO_MISMATCHES;
+}
+
+const NO_MISMATCHES: readonly string[] = [];
+
+function region(
+  out: string[] | null,
+  name: string,
+  model: string,
+  allowed: readonly string[],
+): string[] | null {
+  if (allowed.length === 0 || allowed.includes(model)) return out;
+  const m = `${name}: the target shows what the model calls ${allowed.join(' or ')}; the model is in ${model}`;
+  return out === null ? [m] : [...out, m];
+}
+
+function counter(out: string[] | null, name: string, shown: number, model: number): string[] | null {
+  if (shown === model) return out;
+  const m = `${name}: the target shows ${shown}, the model holds ${model}`;
+  return out === null ? [m] : [...out, m];
 }
 
 /** The ack effects of one relationship: its source's, and after failover the promoted mirror's. */
@@ -101,10 +113,12 @@ export function observationEvents(
   prev: SourceObservation,
   next: SourceObservation,
   acks: readonly AckEffect[],
-): ObservationEvent[] {
+): readonly ObservationEvent[] {
   const cp = cpEvents(prev, next);
   const busy = acks.length > 0 || cp.length > 0;
-  return [...cp, ...relationshipEvents(prev, next, busy), ...acks.map(ackEvent)];
+  const relationship = relationshipEvents(prev, next, busy);
+  if (cp.length === 0 && relationship.length === 0 && acks.length === 0) return NO_OBSERVED_EVENTS;
+  return [...cp, ...relationship, ...acks.map(ackEvent)];
 }
 
 /**
@@ -113,25 +127,29 @@ export function observationEvents(
  * primaryCp reads here as that CP's root. Where the model knows the root was written, `stepObserved`
  * adds the completion and the next start the observation implies (lockstep.ts).
  */
-function cpEvents(prev: SourceObservation, next: SourceObservation): ObservationEvent[] {
-  const out: ObservationEvent[] = [];
+function cpEvents(prev: SourceObservation, next: SourceObservation): readonly ObservationEvent[] {
   let open = prev.up && prev.cpInProgress;
-  let mirrorDue = next.mirrorCp > prev.mirrorCp;
+  const mirrorUp = next.mirrorCp > prev.mirrorCp;
+  // Nothing moved (most steps): no events, and nothing allocated.
+  if (!mirrorUp && next.primaryCp <= prev.primaryCp && !(next.up && open !== next.cpInProgress))
+    return NO_OBSERVED_EVENTS;
+  const out: ObservationEvent[] = [];
+  let mirrorDue = mirrorUp;
   // The mirror commits a CP the primary committed: emit it right after that CP's root.
-  const mirrorIfDue = (cp: number) => {
-    if (mirrorDue && next.mirrorCp <= cp) {
-      out.push({ type: 'MIRROR_CP_COMMITTED', cp: next.mirrorCp });
-      mirrorDue = false;
-    }
-  };
-  mirrorIfDue(prev.primaryCp);
+  if (mirrorDue && next.mirrorCp <= prev.primaryCp) {
+    out.push({ type: 'MIRROR_CP_COMMITTED', cp: next.mirrorCp });
+    mirrorDue = false;
+  }
   // CP numbers may have gaps (rule C1): a higher primaryCp reads as one commit, of that number. Two CPs
   // in one step read as one; the model's images of CPs it never saw are unknown, not guessed.
   if (next.primaryCp > prev.primaryCp) {
     if (!open) out.push({ type: 'CP_STARTED' });
     out.push({ type: 'PRIMARY_CP_COMMITTED', cp: next.primaryCp });
     open = true;
-    mirrorIfDue(next.primaryCp);
+    if (mirrorDue && next.mirrorCp <= next.primaryCp) {
+      out.push({ type: 'MIRROR_CP_COMMITTED', cp: next.mirrorCp });
+      mirrorDue = false;
+    }
   }
   // Ahead of the primary (the model refuses it before failover; after it, the promoted volume's CPs).
   if (mirrorDue) out.push({ type: 'MIRROR_CP_COMMITTED', cp: next.mirrorCp });
@@ -140,6 +158,8 @@ function cpEvents(prev: SourceObservation, next: SourceObservation): Observation
   if (next.up && !open && next.cpInProgress) out.push({ type: 'CP_STARTED' });
   return out;
 }
+
+const NO_OBSERVED_EVENTS: readonly ObservationEvent[] = [];
 
 const EVENT_OF: Readonly<Record<RelationshipState, ObservationEvent>> = {
   'in-sync': { type: 'REL_IN_SYNC' },
@@ -167,11 +187,15 @@ function relationshipEvents(
   prev: SourceObservation,
   next: SourceObservation,
   busy: boolean,
-): ObservationEvent[] {
+): readonly ObservationEvent[] {
   const from = shownRelationship(prev);
   const to = shownRelationship(next);
   if (!next.up && to !== 'failed-over')
-    return busy && (from === 'in-sync' || from === 'resyncing') ? [EVENT_OF['out-of-sync']] : [];
+    return busy && (from === 'in-sync' || from === 'resyncing')
+      ? [EVENT_OF['out-of-sync']]
+      : NO_OBSERVED_EVENTS;
+  // No move (most steps): nothing to walk.
+  if (from === to && !(next.up && next.relationshipPath?.length)) return NO_OBSERVED_EVENTS;
   // Rule O5: a step that passed through several states shows them; each move is read on its own.
   const path = next.up && next.relationshipPath?.length ? next.relationshipPath : [to];
   const out: ObservationEvent[] = [];
