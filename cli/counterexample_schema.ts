@@ -103,6 +103,13 @@ const action = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('message-fault'), from: name, to: name, fault: messageFault }),
   z.strictObject({ kind: z.literal('slow'), source: name, ticks: int(1, LIMITS.timingTicks) }),
   z.strictObject({ kind: z.literal('speed-up'), source: name }),
+  // Rule R2: an LBA outside the volume, on purpose (checked against the volume below).
+  z.strictObject({
+    kind: z.literal('out-of-range'),
+    source: name,
+    op: z.enum(['read', 'write']),
+    lba: int(0, 0xffff_ffff),
+  }),
   z.strictObject({ kind: z.literal('pause'), node: name, ticks: int(1, LIMITS.timingTicks) }),
   z.strictObject({
     kind: z.literal('drift'),
@@ -217,7 +224,9 @@ function worldProblem(s: ParsedSchedule): string | null {
   for (const [i, a] of s.actions.entries()) {
     if ('source' in a && !sources.includes(a.source))
       return `${at(i, 'source')}: '${a.source}' is not a source of this world (${oneOf(sources)})`;
-    if ('lba' in a && a.lba >= lbaCount)
+    if (a.kind === 'out-of-range' && a.lba < lbaCount)
+      return `${at(i, 'lba')}: LBA ${a.lba} is inside the volume (lbaCount ${lbaCount}); an out-of-range request needs one outside it`;
+    if ('lba' in a && a.kind !== 'out-of-range' && a.lba >= lbaCount)
       return `${at(i, 'lba')}: LBA ${a.lba} is outside the volume (0 to ${lbaCount - 1}, lbaCount ${lbaCount})`;
     if (a.kind === 'burst' && a.from >= lbaCount)
       return `${at(i, 'from')}: LBA ${a.from} is outside the volume (0 to ${lbaCount - 1}, lbaCount ${lbaCount})`;

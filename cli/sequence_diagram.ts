@@ -394,6 +394,7 @@ function actionNode(ctx: Ctx, a: WorldAction, writeId: number | undefined): Node
       return ctx.record.writes[(writeId ?? 1) - 1]?.servedBy ?? a.source;
     case 'read':
     case 'burst':
+    case 'out-of-range':
       return a.source;
     case 'partition':
     case 'heal':

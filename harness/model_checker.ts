@@ -286,6 +286,8 @@ function environmentEvents(a: WorldAction, h: History, writeId: number): [NodeId
     // A node paused or slow: the model has no clocks but the ticks its rules count (fed per source).
     case 'pause':
     case 'drift':
+    // A request outside the volume is refused and changes nothing (rule R2, properties/obligations.ts).
+    case 'out-of-range':
       return [];
   }
 }

@@ -139,7 +139,8 @@ class Atlas {
     switch (a.kind) {
       case 'write':
       case 'burst':
-      case 'read': {
+      case 'read':
+      case 'out-of-range': {
         // A paused server takes no requests: its clients wait, outside the schedule.
         const server = this.failedOver.has(a.source) ? 'dst' : a.source;
         return w.isUp(server) && !w.isPaused(server);

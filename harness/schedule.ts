@@ -46,6 +46,8 @@ export interface Mix {
   readonly burst: number;
   /** A node that pauses without crashing, or whose clock runs slow. */
   readonly clock: number;
+  /** A client read or write of an LBA past the end of the volume (rule R2). */
+  readonly outOfRange: number;
 }
 
 export const DEFAULT_MIX: Mix = {
@@ -65,6 +67,7 @@ export const DEFAULT_MIX: Mix = {
   scenario: 4,
   burst: 2,
   clock: 1,
+  outOfRange: 1,
 };
 
 export interface ScheduleOptions {
@@ -99,6 +102,7 @@ export function mixArb(): fc.Arbitrary<Mix> {
     scenario: w(20),
     burst: w(4),
     clock: w(4),
+    outOfRange: w(2),
   });
 }
 
@@ -248,6 +252,16 @@ export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> 
         kind: fc.constant('drift' as const),
         node: fc.constantFrom(...nodes),
         skipEvery: fc.constantFrom(0, 2, 3, 5),
+      }),
+    },
+    {
+      weight: mix.outOfRange,
+      arbitrary: fc.record({
+        kind: fc.constant('out-of-range' as const),
+        source,
+        op: fc.constantFrom('read' as const, 'write' as const),
+        // The first LBA past the end (an off-by-one), or one far past it.
+        lba: fc.oneof(fc.constant(lbaCount), fc.integer({ min: lbaCount + 1, max: 0xffff })),
       }),
     },
   ];
@@ -439,5 +453,7 @@ export function describeAction(a: WorldAction): string {
       return a.skipEvery === 0
         ? `drift ${a.node} off`
         : `drift ${a.node} skipping every ${a.skipEvery}th tick`;
+    case 'out-of-range':
+      return `${a.op} ${a.source} lba=${a.lba} (outside the volume)`;
   }
 }

@@ -182,6 +182,9 @@ export interface LogRecord {
  * Reads, log files, failover
  * - R1 A read returns the latest acknowledged write to that LBA, or a later write not yet answered. Within
  *   the RAID groups' fault tolerance it must succeed; beyond it, it fails with an error, never wrong data.
+ * - R2 A client request for an LBA outside the volume (at or past `lbaCount`) is refused: a read returns
+ *   an error, never data; a write is failed (an ack with `ok: false`) within A4's deadline and changes
+ *   nothing; neither call throws.
  * - F1 The log file of a source holds its entries in seq order, and every write acknowledged in sync
  *   (sync, strict-sync) that the mirror's committed CP does not hold; it is truncated only up to what the
  *   committed mirror covers. A torn tail is gone after the destination restarts.

@@ -110,6 +110,12 @@ export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
     { cpImageEarlyCut: true },
     'fail',
   ),
+  referenceTarget(
+    'canary-wraps-out-of-range-lbas',
+    'R2: a read or write of an LBA past the end of the volume wraps around into it instead of being refused',
+    { wrapOutOfRangeLbas: true },
+    'fail',
+  ),
   // Exposed by a paused (or drifting) destination, and by no other fault.
   referenceTarget(
     'canary-timers-on-peer-clock',

@@ -80,7 +80,14 @@ export type WorldAction =
   /** The node stops for `ticks` ticks without crashing: no ticks, and what arrives for it waits. */
   | { readonly kind: 'pause'; readonly node: NodeId; readonly ticks: number }
   /** The node's clock runs slow: it misses every `skipEvery`-th world tick (0: on time again). */
-  | { readonly kind: 'drift'; readonly node: NodeId; readonly skipEvery: number };
+  | { readonly kind: 'drift'; readonly node: NodeId; readonly skipEvery: number }
+  /** A client read or write of an LBA at or past the end of the volume (rule R2: it must be refused). */
+  | {
+      readonly kind: 'out-of-range';
+      readonly source: NodeId;
+      readonly op: 'read' | 'write';
+      readonly lba: number;
+    };
 
 export interface WriteRecord {
   readonly writeId: number;
@@ -102,6 +109,33 @@ export interface WriteRecord {
     readonly byWorld?: boolean;
   };
 }
+
+/**
+ * A client request for an LBA outside the volume (rule R2). Kept apart from `writes` and `reads`: the
+ * model and the other properties never see it; a write takes a write id from OUT_OF_RANGE_WRITE_IDS up.
+ */
+export interface OutOfRangeRecord {
+  readonly source: NodeId;
+  readonly op: 'read' | 'write';
+  readonly lba: number;
+  readonly issuedTick: number;
+  /** The serving node's own clock when it was issued (its deadline is rule A4's, in that clock). */
+  readonly issuedLocalTick: number;
+  readonly servedBy: NodeId;
+  /** Writes only. */
+  readonly writeId?: number;
+  /** undefined while a write's client still waits; a read is answered at once. */
+  outcome?: {
+    readonly ok: boolean;
+    readonly error?: string;
+    readonly tick: number;
+    /** The world answered: the server was or went down; the target said nothing. */
+    readonly byWorld?: boolean;
+  };
+}
+
+/** Out-of-range writes take ids from here up, far above any schedule's own writes. */
+export const OUT_OF_RANGE_WRITE_IDS = 0x4000_0000;
 
 export interface ReadRecord {
   readonly source: NodeId;
@@ -224,6 +258,8 @@ export class World {
   readonly instance: TargetInstance;
   readonly writes: WriteRecord[] = [];
   readonly reads: ReadRecord[] = [];
+  /** Requests for LBAs outside the volume, in the order they were issued (rule R2). */
+  readonly outOfRange: OutOfRangeRecord[] = [];
   readonly trace: string[] = [];
   /** Write ids in the order their clients were answered (ok or error). */
   readonly answers: number[] = [];
@@ -255,6 +291,7 @@ export class World {
   private readonly keepDeliveries: boolean;
   private readonly up = new Map<NodeId, boolean>();
   private readonly writeById = new Map<number, WriteRecord>();
+  private readonly outOfRangeById = new Map<number, OutOfRangeRecord>();
   private spareCount = 0;
   private nowTick = 0;
 
@@ -411,7 +448,46 @@ export class World {
         this.log(`failover ${action.source}`);
         this.guard('failover', DESTINATION, () => this.instance.failover(action.source));
         return this.routeEffects();
+      case 'out-of-range':
+        return this.outOfRangeRequest(action.source, action.op, action.lba);
     }
+  }
+
+  /** Rule R2: the request goes to the serving node like any other; what it answers is only recorded. */
+  private outOfRangeRequest(source: NodeId, op: 'read' | 'write', lba: number): void {
+    const server = this.servingNode(source);
+    const writeId = op === 'write' ? OUT_OF_RANGE_WRITE_IDS + this.outOfRange.length + 1 : undefined;
+    const record: OutOfRangeRecord = {
+      source,
+      op,
+      lba,
+      issuedTick: this.nowTick,
+      issuedLocalTick: this.localTick(server),
+      servedBy: server,
+      ...(writeId !== undefined ? { writeId } : {}),
+    };
+    this.outOfRange.push(record);
+    const id = writeId !== undefined ? ` id=${writeId}` : '';
+    this.log(`${op} ${source} lba=${lba} (outside the volume)${id}`);
+    if (!this.isUp(server)) {
+      record.outcome = { ok: false, error: `${server} is down`, tick: this.nowTick, byWorld: true };
+      return this.log(`  error: ${server} is down`);
+    }
+    if (writeId === undefined) {
+      const r = this.guard('clientRead', server, () => this.instance.clientRead(source, lba));
+      record.outcome =
+        r === undefined
+          ? { ok: false, error: `${server} lost power during the read`, tick: this.nowTick, byWorld: true }
+          : r.ok
+            ? { ok: true, tick: this.nowTick }
+            : { ok: false, error: r.error, tick: this.nowTick };
+      this.log(`  -> ${record.outcome.ok ? 'data' : `error: ${record.outcome.error}`}`);
+    } else {
+      this.outOfRangeById.set(writeId, record);
+      const data = writeData(writeId, lba, this.spec.blockBytes);
+      this.guard('clientWrite', server, () => this.instance.clientWrite(source, { writeId, lba, data }));
+    }
+    this.routeEffects();
   }
 
   private clientWrite(source: NodeId, lba: number): void {
@@ -614,6 +690,10 @@ export class World {
       };
       this.answered(w);
     }
+    const now = this.nowTick;
+    for (const r of this.outOfRange)
+      if (!r.outcome && r.servedBy === node)
+        r.outcome = { ok: false, error: `${node} lost power before answering`, tick: now, byWorld: true };
     const dropped = this.network.dropInFlight(node);
     this.log(
       `power lost ${node} (media writes ${this.media[node]!.power.writes}, dropped ${dropped} in flight)`,
@@ -639,6 +719,16 @@ export class World {
         if (this.keepTrace)
           this.recordSend(this.network.lastSendId + 1, effect.from, effect.to, effect.bytes);
         this.causality.sent(effect.from, effect.to, this.network.send(effect.from, effect.to, effect.bytes));
+        continue;
+      }
+      const refused = this.outOfRangeById.get(effect.writeId);
+      if (refused) {
+        if (refused.outcome)
+          throw new TargetError(this.target.name, 'ack', new Error(`write ${effect.writeId} answered twice`));
+        refused.outcome = effect.ok
+          ? { ok: true, tick: this.nowTick }
+          : { ok: false, error: effect.error ?? 'failed', tick: this.nowTick };
+        this.log(`  ack id=${effect.writeId} ${effect.ok ? 'ok' : `error: ${effect.error ?? 'failed'}`}`);
         continue;
       }
       const record = this.writeById.get(effect.writeId);

@@ -200,6 +200,12 @@ describe('failover: the promoted destination', () => {
       { writeId: 54, ok: true },
     ]);
     expect(pair.destination.clientRead('src0', LBA_COUNT - 1)).toEqual(block(54));
+    // Reads outside the volume are refused as the source refuses them: a RangeError, which the
+    // reference target answers with an error (rule R2).
+    for (const lba of [-1, LBA_COUNT, 2.5])
+      expect(() => pair.destination.clientRead('src0', lba)).toThrow(
+        new RangeError(`LBA ${lba} outside the volume (0..${LBA_COUNT - 1})`),
+      );
     expect(pair.destination.logRecords('src0').map((r) => r.lba)).toEqual([LBA_COUNT - 1]);
     // The promoted volume's CP timer: a CP commits the write and empties the log file.
     for (let i = 0; i < CP_INTERVAL_TICKS - 1; i++) pair.destination.tick();

@@ -195,7 +195,11 @@ export class DestinationServer {
   }
 
   clientRead(source: string, lba: number): Uint8Array {
-    return this.mirror(source).volume.read(lba);
+    const mirror = this.mirror(source);
+    // A user's error, typed as the source's is (rule R2): the target answers it with an error.
+    if (!Number.isInteger(lba) || lba < 0 || lba >= mirror.config.lbaCount)
+      throw new RangeError(`LBA ${lba} outside the volume (0..${mirror.config.lbaCount - 1})`);
+    return mirror.volume.read(lba);
   }
 
   replaceDisk(group: string, index: number, spare: Disk): void {

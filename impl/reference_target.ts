@@ -55,6 +55,8 @@ export interface Variation {
   readonly truncateLogEarly?: boolean;
   /** N2: a CP's image leaves out the last write logged before it (carried to the next CP). */
   readonly cpImageEarlyCut?: boolean;
+  /** R2: a client LBA past the end of the volume wraps around (taken modulo the volume's LBAs). */
+  readonly wrapOutOfRangeLbas?: boolean;
   // Time faults (a paused or drifting node): exposed by nothing else.
   /**
    * L2/T1 (time): while the destination is up, a source's timers advance only when the destination's
@@ -110,12 +112,15 @@ class ReferenceWorld implements TargetInstance {
   }
 
   clientWrite(source: NodeId, write: { writeId: number; lba: number; data: Uint8Array }): void {
+    // CANARY (R2): an LBA past the end lands inside the volume instead of being refused.
+    if (this.variation.wrapOutOfRangeLbas) write = { ...write, lba: this.wrapped(source, write.lba) };
     if (this.promoted(source)) this.destination!.clientWrite(source, write.writeId, write.lba, write.data);
     else this.sourceServer(source).clientWrite(write.writeId, write.lba, write.data);
     this.collect();
   }
 
   clientRead(source: NodeId, lba: number): ReadResult {
+    if (this.variation.wrapOutOfRangeLbas) lba = this.wrapped(source, lba);
     try {
       const data = this.promoted(source)
         ? this.destination!.clientRead(source, lba)
@@ -244,6 +249,10 @@ class ReferenceWorld implements TargetInstance {
         seen.promoted = this.destination.isPromoted(s.id);
       }
     }
+  }
+
+  private wrapped(source: NodeId, lba: number): number {
+    return lba % this.sourceConfig(source).lbaCount;
   }
 
   private promoted(source: NodeId): boolean {

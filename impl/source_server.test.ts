@@ -278,6 +278,25 @@ describe('resync', () => {
     expect(pair.source.relationshipState).toBe('in-sync');
   });
 
+  it('after a restart, the mirror one CP behind (the recovery CP) still gets only the changes', () => {
+    const pair = new ServerPair();
+    afterWrites(pair, 2);
+    pair.tick(10);
+    expect(pair.destination.mirrorCp('src0')).toBe(1);
+    // The restarted source commits a recovery CP and keeps the mirror's CP 1 as the resync's base.
+    pair.restartSource();
+    expect(pair.source.committedCp).toBe(2);
+    // A write lands before the hello is answered; the resync ships it on top of the mirror's CP 1:
+    // its block, its map block and the root, not the whole image (5 blocks).
+    pair.write(3, 3, 3);
+    const t = transfer(pair);
+    expect(t.baseCp).toBe(1);
+    expect((t.cpNumber - t.baseCp) % 2).toBe(1);
+    expect(t.updates.length).toBe(3);
+    expect(pair.source.liveVbns().length).toBe(5);
+    expectInSyncAndEqual(pair);
+  });
+
   it('a transfer whose confirm is lost stays pinned: the next resync starts from it, incrementally', () => {
     const pair = new ServerPair();
     afterWrites(pair, 2);
@@ -526,5 +545,44 @@ describe('restart', () => {
     pair.deliverAll();
     expect(pair.lastSentBySource('log-entry')).toMatchObject({ seq: 4, lba: 4 });
     expect(pair.destination.logRecords('src0').map((r) => r.seq)).toEqual([4]);
+  });
+});
+
+describe('sequence numbers and stale answers', () => {
+  it('after a restart whose NVLOG was freed by a confirmed CP, seqs go on from what that CP covers', () => {
+    const pair = new ServerPair();
+    afterWrites(pair, 3);
+    pair.tick(CP_INTERVAL_TICKS);
+    expect(pair.source.committedCp).toBe(1);
+    expect(pair.source.cpInProgress).toBe(false);
+    pair.restartSource();
+    pair.tick(1);
+    pair.write(4, 4, 4);
+    pair.deliverAll();
+    expect(pair.lastSentBySource('log-entry')).toMatchObject({ seq: 4, lba: 4 });
+  });
+
+  it('semi-sync: an older log-ack delivered late does not move the acknowledged point back', () => {
+    const pair = new ServerPair({ mode: 'semi-sync' });
+    afterWrites(pair, 3);
+    // Log-ack 1 again, after log-ack 3: the lag still counts from seq 3.
+    pair.source.receive({ kind: 'log-ack', source: 'src0', seq: 1 });
+    for (let i = 4; i <= 8; i++) pair.write(i, i, i);
+    // Writes 4 to 7 lag by at most 4 entries (the bound) and are acknowledged at once; write 8 waits.
+    for (let i = 4; i <= 7; i++) expect(pair.answersTo(i)).toEqual([{ writeId: i, ok: true }]);
+    expect(pair.answersTo(8)).toEqual([]);
+  });
+
+  it('ignores a log entry, a CP sync and a hello sent to it: they flow the other way', () => {
+    const pair = new ServerPair();
+    afterWrites(pair, 2);
+    const before = { cp: pair.source.committedCp, sent: pair.sentBySource.length };
+    pair.source.receive({ kind: 'log-entry', source: 'src0', seq: 3, lba: 3, data: block(9), entrySum: 0 });
+    pair.source.receive({ kind: 'hello', source: 'src0', lastCommittedCp: 0, helloSeq: 1 });
+    pair.collect();
+    expect(pair.sentBySource.length).toBe(before.sent);
+    expect(pair.source.committedCp).toBe(before.cp);
+    expect(pair.source.clientRead(3)).toEqual(block(0));
+    expect(pair.source.relationshipState).toBe('in-sync');
   });
 });

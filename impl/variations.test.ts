@@ -8,7 +8,7 @@ import { type PresetOptions, smallWorld } from '../harness/presets.ts';
 import { decodedDeliveries } from '../harness/scenarios/scenario_kit.ts';
 import { answerDeadlineTicks, type ConformanceTarget } from '../harness/target.ts';
 import { builtInTarget, DEVIATING_TARGETS } from '../harness/targets.ts';
-import { World } from '../harness/world.ts';
+import { OUT_OF_RANGE_WRITE_IDS, World } from '../harness/world.ts';
 import { writeData } from '../harness/write_identity.ts';
 
 const SEED = 11;
@@ -63,6 +63,7 @@ describe('deviating targets', () => {
       'canary-timeout-never-fires',
       'canary-truncates-log-early',
       'canary-cp-image-early-cut',
+      'canary-wraps-out-of-range-lbas',
       'canary-timers-on-peer-clock',
       'canary-no-frame-checksum',
       'canary-applies-stale-cp-sync',
@@ -123,6 +124,50 @@ describe('deviating targets', () => {
     expect(reference).toBeLessThanOrEqual(4);
     // The canary sends all ten data blocks, the map and the root.
     expect(canary).toBeGreaterThanOrEqual(12);
+  });
+
+  it("canary-timers-on-peer-clock (time): with the destination paused, the source's CP timer stops", () => {
+    const cpInterval = smallWorld().cpIntervalTicks;
+    const run = (name: string) => {
+      const w = world(name);
+      w.step({ kind: 'pause', node: 'dst', ticks: 3 * cpInterval });
+      writes(w, [0]);
+      tick(w, cpInterval + 1);
+      const paused = src0(w).primaryCp;
+      tick(w, 2 * cpInterval);
+      return { paused, resumed: src0(w).primaryCp };
+    };
+    // The reference's timer runs on its own clock; the canary's waits for the destination's, and its
+    // held ticks all run once the destination's clock does.
+    expect(run(REFERENCE).paused).toBeGreaterThanOrEqual(1);
+    const canary = run('canary-timers-on-peer-clock');
+    expect(canary.paused).toBe(0);
+    expect(canary.resumed).toBeGreaterThanOrEqual(1);
+  });
+
+  it('canary-wraps-out-of-range-lbas (R2): a write and a read past the end land on LBA 0', () => {
+    const run = (name: string) => {
+      const w = world(name);
+      const lbaCount = w.lbaCount('src0');
+      writes(w, [0]);
+      tick(w, 3);
+      w.step({ kind: 'out-of-range', source: 'src0', op: 'write', lba: lbaCount });
+      tick(w, 3);
+      w.step({ kind: 'out-of-range', source: 'src0', op: 'read', lba: lbaCount });
+      w.step({ kind: 'read', source: 'src0', lba: 0 });
+      return { refused: w.outOfRange.map((r) => r.outcome), lba0: w.reads.at(-1)!.result };
+    };
+    const reference = run(REFERENCE);
+    // The reference refuses both at once, and LBA 0 still holds the schedule's write 1.
+    expect(reference.refused.map((o) => o?.ok)).toEqual([false, false]);
+    expect(reference.refused.every((o) => /outside the volume/.test(o?.error ?? ''))).toBe(true);
+    expect(reference.lba0.ok && reference.lba0.data).toEqual(writeData(1, 0, smallWorld().blockBytes));
+    const canary = run('canary-wraps-out-of-range-lbas');
+    expect(canary.refused.map((o) => o?.ok)).toEqual([true, true]);
+    // The write past the end overwrote LBA 0.
+    expect(canary.lba0.ok && canary.lba0.data).toEqual(
+      writeData(OUT_OF_RANGE_WRITE_IDS + 1, smallWorld().sources[0]!.lbaCount, smallWorld().blockBytes),
+    );
   });
 
   it("canary-timers-on-peer-clock (time): with the destination paused, the source's CP timer stops", () => {

@@ -316,3 +316,122 @@ describe('describeMessage', () => {
     }
   });
 });
+
+describe('what a rejection and a refusal say', () => {
+  it('names the reason and the numbers that show it', () => {
+    const error = expectRejected(new Uint8Array(15), 'truncated');
+    expect(error.name).toBe('WireError');
+    expect(String(error)).toBe('wire: truncated: 15 bytes, a frame has at least 16');
+    expect(expectRejected(frame(2, [...SRC0, ...u64(5)], 3)).message).toBe(
+      'wire: bad-version: version 3, expected 1',
+    );
+    const whole = frame(2, [...SRC0, ...u64(5)]);
+    expect(expectRejected(whole.subarray(0, 20)).message).toBe(
+      'wire: truncated: 20 bytes, the header says 30',
+    );
+    const longer = new Uint8Array(whole.length + 1);
+    longer.set(whole);
+    expect(expectRejected(longer).message).toBe('wire: bad-length: 31 bytes, the header says 30');
+    const flipped = whole.slice();
+    flipped[13]! ^= 1;
+    const stored = new DataView(whole.buffer).getUint32(26, true);
+    const computed = checksum(flipped.subarray(0, 26));
+    expect(expectRejected(flipped).message).toBe(
+      `wire: bad-checksum: stored 0x${stored.toString(16).padStart(8, '0')}, computed 0x${computed.toString(16).padStart(8, '0')}`,
+    );
+  });
+
+  it('takes a 16-byte frame (no payload) as a frame, whose empty payload does not parse', () => {
+    const error = expectRejected(frame(2, []), 'bad-payload');
+    expect(error.message).toBe(
+      'wire: bad-payload: log-ack: a 2-byte field at byte 12 overruns the payload end 12',
+    );
+  });
+
+  it('places the bad field at its byte offset', () => {
+    const counter = expectRejected(frame(4, [...SRC0, 0, 0, 0, 0, 0, 0, 0x20, 0]), 'bad-payload');
+    expect(counter.message).toBe('wire: bad-payload: cp-confirm: counter at byte 18 exceeds 2^53');
+    const bool = expectRejected(frame(3, [...SRC0, ...u64(1), ...u64(1), 2, 0, 0, 0, 0]), 'bad-payload');
+    expect(bool.message).toBe('wire: bad-payload: cp-sync: boolean byte 2 at byte 34');
+    // A corrupted update count is refused before any update is read: 13 updates need 156 bytes.
+    const count = frame(3, [
+      ...SRC0,
+      ...u64(1),
+      ...u64(1),
+      0,
+      ...u64(0),
+      13,
+      0,
+      0,
+      0,
+      ...new Array(150).fill(0),
+    ]);
+    expect(expectRejected(count, 'bad-payload').message).toBe(
+      'wire: bad-payload: cp-sync: 13 updates cannot fit in 150 bytes',
+    );
+  });
+
+  it('refuses, by name, each field a sender gets wrong', () => {
+    const entry = {
+      kind: 'log-entry',
+      source: 'src0',
+      seq: 1,
+      lba: 0,
+      data: new Uint8Array(1),
+      entrySum: 0,
+    } as const;
+    expect(() => encodeMessage({ ...entry, seq: 0 })).toThrow('wire: log seq starts at 1');
+    expect(() => encodeMessage({ kind: 'log-ack', source: 'src0', seq: 0 })).toThrow(
+      'wire: log seq starts at 1',
+    );
+    expect(() => encodeMessage({ ...entry, entrySum: 2 ** 32 })).toThrow('wire: u32 field in range');
+    expect(() => encodeMessage({ ...entry, source: '' })).toThrow('wire: source id is not empty');
+    expect(() => encodeMessage({ ...entry, source: 'x'.repeat(0x10000) })).toThrow(
+      'wire: source fits in 65535 UTF-8 bytes',
+    );
+    const reject = { kind: 'reject', source: 'src0', refused: 'seq', number: 1, permanent: false } as const;
+    expect(() => encodeMessage({ ...reject, reason: 'x'.repeat(0x10000) })).toThrow(
+      'wire: reason fits in 65535 UTF-8 bytes',
+    );
+  });
+
+  it('encodes a frame larger than twice the scratch buffer (it grows more than once)', () => {
+    const data = new Uint8Array(4096).fill(7);
+    const updates = Array.from({ length: 3 }, (_, vbn) => ({ vbn, data }));
+    const m: Message = {
+      kind: 'cp-sync',
+      source: 'src0',
+      cpNumber: 2,
+      coveredSeq: 1,
+      updates,
+      resync: false,
+      baseCp: 1,
+    };
+    const bytes = encodeMessage(m);
+    expect(bytes.length).toBeGreaterThan(3 * 4096);
+    expect(decodeMessage(bytes)).toEqual(m);
+  });
+
+  it('describes a resync transfer and a reject that is not permanent', () => {
+    const m: Message = {
+      kind: 'cp-sync',
+      source: 'src0',
+      cpNumber: 4,
+      coveredSeq: 17,
+      updates: [],
+      resync: true,
+      baseCp: 3,
+    };
+    expect(describeMessage(m)).toBe('cp-sync src0 cp=4 base=3 covered=17 updates=0 resync');
+    expect(
+      describeMessage({
+        kind: 'reject',
+        source: 'src1',
+        refused: 'cp',
+        number: 8,
+        permanent: false,
+        reason: 'x',
+      }),
+    ).toBe('reject src1 cp=8 "x"');
+  });
+});

@@ -48,6 +48,7 @@ const CASES: readonly {
     modes: ['sync', 'strict-sync'],
   },
   { target: 'canary-cp-image-early-cut', property: ['cp-image-holds-accepted-writes'], runs: 60 },
+  { target: 'canary-wraps-out-of-range-lbas', property: ['out-of-range-requests-refused'], runs: 60 },
 ];
 
 describe('every obligation fails a target that does less', () => {
@@ -99,5 +100,38 @@ describe('a resync that sends the whole volume', () => {
     const good = runSchedule(builtInTarget('reference')!, schedule, { checkers: modelCheckers() });
     expect(good.violation, good.violation?.message).toBeUndefined();
     expect(good.sometimes.has('resync-completed')).toBe(true);
+  });
+});
+
+describe('requests outside the volume (rule R2)', () => {
+  // Before and after a failover: the promoted destination serves the volume then, and refuses as the
+  // source did (the reference's once threw instead, found by the campaign of fault_coverage.test.ts).
+  const actions: WorldAction[] = [
+    { kind: 'write', source: 'src0', lba: 1 },
+    { kind: 'out-of-range', source: 'src0', op: 'read', lba: 16 },
+    { kind: 'out-of-range', source: 'src0', op: 'write', lba: 16 },
+    { kind: 'tick', ticks: 3 },
+    { kind: 'crash', node: 'src0' },
+    { kind: 'failover', source: 'src0' },
+    { kind: 'out-of-range', source: 'src0', op: 'read', lba: 40_000 },
+    { kind: 'out-of-range', source: 'src0', op: 'write', lba: 16 },
+    { kind: 'read', source: 'src0', lba: 1 },
+  ];
+  const schedule = { config: { preset: { lbaCount: 16, mode: 'sync' as const } }, seed: 1, actions };
+
+  it('the reference refuses each, on the source and on the promoted destination', () => {
+    const r = runSchedule(builtInTarget('reference')!, schedule, { checkers: modelCheckers() });
+    expect(r.violation, r.violation?.message).toBeUndefined();
+    expect(r.executed).toHaveLength(actions.length);
+    expect(r.sometimes.has('out-of-range-read-refused')).toBe(true);
+    expect(r.sometimes.has('out-of-range-write-refused')).toBe(true);
+  });
+
+  it('the canary that wraps them is caught at the first one', () => {
+    const r = runSchedule(builtInTarget('canary-wraps-out-of-range-lbas')!, schedule, {
+      checkers: modelCheckers(),
+    });
+    expect(r.violation?.property, r.violation?.message).toBe('out-of-range-requests-refused');
+    expect(r.violation?.step).toBe(2);
   });
 });

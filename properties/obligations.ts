@@ -167,7 +167,36 @@ const readsSucceedWithinTolerance: Property = {
   },
 };
 
+/** R2: a request for an LBA outside the volume is refused with an error, within A4's deadline. */
+const outOfRangeRefused: Property = {
+  name: 'out-of-range-requests-refused',
+  kind: 'always',
+  description:
+    'a read or write of an LBA outside the volume is refused with an error (a write within answerDeadlineTicks), never served',
+  check(h) {
+    const deadline = answerDeadlineTicks(h.world.spec);
+    for (const r of h.world.outOfRange) {
+      const what = `${r.servedBy}: a ${r.op} of LBA ${r.lba} (${r.source}'s volume has ${h.lbas(r.source)})`;
+      if (r.outcome?.ok)
+        return `${what} was ${r.op === 'read' ? 'answered with data' : 'acknowledged'}, not refused (rule R2)`;
+      const waited = h.world.localTick(r.servedBy) - r.issuedLocalTick;
+      if (!r.outcome && waited > deadline)
+        return `${what} unanswered after ${waited} ticks (deadline ${deadline}, rule R2)`;
+    }
+    return null;
+  },
+};
+
 // sometimes ------------------------------------------------------------------------------------------
+
+/** A server that was up refused a request of `op` for an LBA outside the volume (rule R2). */
+const outOfRangeRefusedBy = (op: 'read' | 'write'): Property => ({
+  name: `out-of-range-${op}-refused`,
+  kind: 'sometimes',
+  description: `a server that was up refused a ${op} of an LBA outside the volume`,
+  partnerOf: ['out-of-range-requests-refused'],
+  check: (h) => h.world.outOfRange.some((r) => r.op === op && r.outcome?.ok === false && !r.outcome.byWorld),
+});
 
 const syncAckedInSync: Property = {
   name: 'sync-write-acked-in-sync',
@@ -251,6 +280,7 @@ export const OBLIGATIONS: readonly Property[] = [
   writesAnsweredInTime,
   outOfSyncOnlyAfterAFault,
   readsSucceedWithinTolerance,
+  outOfRangeRefused,
   syncAckedInSync,
   semiSyncAtLagBound,
   writeWaitedPastTimeout,
@@ -258,4 +288,6 @@ export const OBLIGATIONS: readonly Property[] = [
   cpStartedByTimer,
   nvlogHalfFilled,
   writesStalled,
+  outOfRangeRefusedBy('read'),
+  outOfRangeRefusedBy('write'),
 ];
