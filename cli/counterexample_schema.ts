@@ -49,6 +49,8 @@ const preset = z.strictObject({
   nvlogHalfEntries: int(1, LIMITS.nvlogHalfEntries).optional(),
   cpIntervalTicks: int(1, LIMITS.timingTicks).optional(),
   ackTimeoutTicks: int(1, LIMITS.timingTicks).optional(),
+  primaryLevel: z.enum(['raid4', 'raid_dp']).optional(),
+  smallLogFile: z.boolean().optional(),
 });
 
 const linkFaults = z
@@ -75,9 +77,25 @@ const messageFault = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('truncate'), bytes: int(0, LIMITS.messageBytes) }),
 ]);
 
+/** How a write's data is drawn (harness/write_contents.ts, DataPattern). */
+const dataPattern = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('zero') }),
+  z.strictObject({ kind: z.literal('repeat'), back: int(1, LIMITS.burstWrites) }),
+  z.strictObject({
+    kind: z.literal('near'),
+    back: int(1, LIMITS.burstWrites),
+    byte: int(0, LIMITS.messageBytes),
+  }),
+]);
+
 /** Every kind of WorldAction (harness/world.ts); cli/bad_input.test.ts keeps the two in step. */
 const action = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('write'), source: name, lba: int(0, LIMITS.lbaCount - 1) }),
+  z.strictObject({
+    kind: z.literal('write'),
+    source: name,
+    lba: int(0, LIMITS.lbaCount - 1),
+    data: dataPattern.optional(),
+  }),
   z.strictObject({ kind: z.literal('read'), source: name, lba: int(0, LIMITS.lbaCount - 1) }),
   z.strictObject({
     kind: z.literal('burst'),
@@ -85,6 +103,8 @@ const action = z.discriminatedUnion('kind', [
     from: int(0, LIMITS.lbaCount - 1),
     count: int(1, LIMITS.burstWrites),
     stride: int(0, LIMITS.lbaCount),
+    span: int(1, LIMITS.lbaCount).optional(),
+    data: dataPattern.optional(),
   }),
   z.strictObject({ kind: z.literal('tick'), ticks: int(1, LIMITS.ticksPerAction) }),
   z.strictObject({ kind: z.literal('partition'), source: name }),
@@ -98,7 +118,13 @@ const action = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('restart'), node: name }),
   z.strictObject({ kind: z.literal('fail-disk'), ...disk }),
   z.strictObject({ kind: z.literal('latent-error'), ...disk, dbn: int(0, LIMITS.dbn) }),
-  z.strictObject({ kind: z.literal('replace-disk'), ...disk }),
+  z.strictObject({
+    kind: z.literal('replace-disk'),
+    ...disk,
+    cutAfterWrites: int(1, LIMITS.afterWrites).optional(),
+    torn: z.boolean().optional(),
+  }),
+  z.strictObject({ kind: z.literal('scrub'), node: name }),
   z.strictObject({ kind: z.literal('failover'), source: name }),
   z.strictObject({ kind: z.literal('message-fault'), from: name, to: name, fault: messageFault }),
   z.strictObject({ kind: z.literal('slow'), source: name, ticks: int(1, LIMITS.timingTicks) }),

@@ -6,7 +6,7 @@
 import type { History } from './history.ts';
 import type { ScheduleConfig } from './schedule.ts';
 import { DESTINATION } from './target.ts';
-import type { World, WorldAction } from './world.ts';
+import { type World, type WorldAction, writesIssuedBy } from './world.ts';
 
 /** Every name a run can report, in the order a summary prints them. */
 export const FAULT_CLASSES = [
@@ -38,9 +38,22 @@ export const FAULT_CLASSES = [
   'latent-error',
   'disk-replaced',
   'read-while-degraded',
+  'double-failure-raid-dp',
+  'read-while-doubly-degraded',
+  'latent-error-repaired',
+  'scrub',
+  'crash-after-disk-fault',
   // The operator.
   'failover',
   'failover-after-in-sync-acks',
+  // Workloads: data patterns, access patterns, and a log file that wraps.
+  'same-contents-other-lba',
+  'same-contents-again',
+  'zero-block-written',
+  'one-byte-off',
+  'sequential-writes',
+  'hot-set-overwrites',
+  'log-file-wrapped',
 ] as const;
 
 export type FaultClass = (typeof FAULT_CLASSES)[number];
@@ -64,14 +77,62 @@ export function configClasses(config: ScheduleConfig): FaultClass[] {
  */
 export function stepClasses(h: History): FaultClass[] {
   const out: FaultClass[] = [];
+  const faults = h.world.diskFaults;
+  if (h.action?.kind === 'fail-disk' && doublyDegraded(h.world, h.action.node))
+    out.push('double-failure-raid-dp');
+  // A latent error the harness planted, seen rewritten on its disk (read-repair, scrub, overwrite):
+  // looking at the planted errors is what notices one gone.
+  faults.latentErrors();
+  if (faults.repairedLatentErrors > 0) out.push('latent-error-repaired');
   const dstLost = h.before.destinationUp && !h.after.destinationUp;
+  // A node that had a disk fault loses power again: the fault was known gone (the atlas allows no
+  // power cut while one is outstanding).
+  for (const [id, b] of Object.entries(h.before.sources))
+    if (b.up && !h.after.sources[id]!.up && faults.everFaulted(id)) out.push('crash-after-disk-fault');
+  if (dstLost && faults.everFaulted(DESTINATION)) out.push('crash-after-disk-fault');
   for (const [id, b] of Object.entries(h.before.sources)) {
     const lost = dstLost || (b.up && !h.after.sources[id]!.up);
     if (!lost) continue;
     if (b.relationship === 'resyncing') out.push('crash-during-resync');
     if (b.up && b.cpInProgress) out.push('crash-during-cp');
   }
+  out.push(...workloadClasses(h));
   return out;
+}
+
+/**
+ * What the step's writes were, from the data the world drew for them (write_contents.ts): contents
+ * another LBA's write had, contents this LBA had before, zeros, one byte off an earlier write; 16 or
+ * more to consecutive LBAs (sequential); 8 or more to at most 4 LBAs (a hot set overwritten). And a
+ * log file that wrapped: a source has more writes acknowledged in sync (each entry forwarded, rule A1)
+ * than its log file group has blocks, and a record takes at least its data block.
+ */
+export function workloadClasses(h: History): FaultClass[] {
+  const out = new Set<FaultClass>();
+  const n = h.action ? writesIssuedBy(h.action) : 0;
+  const writes = n > 0 ? h.world.writes.slice(-n) : [];
+  for (const w of writes) {
+    const s = h.world.contents.sharingOf(w.writeId);
+    if (s === 'zero') out.add('zero-block-written');
+    else if (s === 'near') out.add('one-byte-off');
+    else if (s === 'same-contents-other-lba' || s === 'same-contents-again') out.add(s);
+  }
+  let run = 1;
+  for (let i = 1; i < writes.length && run < 16; i++)
+    run =
+      writes[i]!.lba === writes[i - 1]!.lba + 1 && writes[i]!.source === writes[i - 1]!.source ? run + 1 : 1;
+  if (run >= 16) out.add('sequential-writes');
+  if (writes.length >= 8 && new Set(writes.map((w) => `${w.source}|${w.lba}`)).size <= 4)
+    out.add('hot-set-overwrites');
+  if (logFileWrapped(h)) out.add('log-file-wrapped');
+  return [...out];
+}
+
+/** Some source has had more writes acknowledged in sync than its log file group has blocks. */
+export function logFileWrapped(h: History): boolean {
+  return h.world.spec.sources.some(
+    (s) => h.source(s.id).ackedInSync.size > s.logFile.dataDisks * s.logFile.blocksPerDisk,
+  );
 }
 
 /** The classes `action` exercises, judged just before it runs (`h.after` is the state it meets). */
@@ -100,10 +161,15 @@ export function actionClasses(action: WorldAction, world: World, h: History): Fa
       return ['latent-error'];
     case 'replace-disk':
       return ['disk-replaced'];
+    case 'scrub':
+      return ['scrub'];
     case 'read': {
       const node = shown[action.source]?.relationship === 'failed-over' ? DESTINATION : action.source;
       const degraded = Object.values(world.media[node]!.groups).some((g) => g.some((d) => d.isFailed));
-      return degraded ? ['read-while-degraded'] : [];
+      if (!degraded) return [];
+      return doublyDegraded(world, node)
+        ? ['read-while-degraded', 'read-while-doubly-degraded']
+        : ['read-while-degraded'];
     }
     case 'failover': {
       const acked = h.source(action.source).latestAckedInSync.some((id) => id > 0);
@@ -112,4 +178,9 @@ export function actionClasses(action: WorldAction, world: World, h: History): Fa
     default:
       return [];
   }
+}
+
+/** Does some group of `node` run with two failed disks (only a RAID-DP group can)? */
+function doublyDegraded(world: World, node: string): boolean {
+  return Object.values(world.media[node]!.groups).some((g) => g.filter((d) => d.isFailed).length >= 2);
 }

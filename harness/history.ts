@@ -11,7 +11,6 @@ import {
   type TargetInstance,
 } from './target.ts';
 import type { World, WorldAction } from './world.ts';
-import { writeIdOf } from './write_identity.ts';
 
 /** LBA -> write id (0: never written, -1: not a whole write). */
 export type Image = readonly number[];
@@ -261,6 +260,9 @@ export class History {
   }
 
   readImage(id: NodeId, side: 'primary' | 'mirror'): Image {
-    return readCommittedImage(this.instance, id, side, this.lbas(id)).map(writeIdOf);
+    // Content classes (write_contents.ts): fresh data names its write; repeated data its first write.
+    return readCommittedImage(this.instance, id, side, this.lbas(id)).map((b) =>
+      this.world.contents.classOf(b),
+    );
   }
 }

@@ -22,7 +22,6 @@ import type { History } from './history.ts';
 import type { LockstepChecker } from './runner.ts';
 import type { NodeId } from './target.ts';
 import { burstLbas, type WorldAction, writesIssuedBy } from './world.ts';
-import { writeIdOf } from './write_identity.ts';
 
 /** The CP milestones the model saw in this run, kept in the History for the `sometimes` partners. */
 export function cpMilestonesOf(h: History): CpMilestones {
@@ -85,6 +84,8 @@ export class ModelChecker implements LockstepChecker {
       this.onEvents?.(source, models.get(source)!.snapshot, [event]);
       models.set(source, out.state);
     }
+    const repaired = this.repairs(h, models);
+    if (repaired) return repaired;
     // A burst's writes arrive in one step: each WRITE the model takes would begin a step of its own,
     // so the step's start (what the CP rules count as "before this step") goes back to the first.
     if (action.kind === 'burst') {
@@ -132,6 +133,30 @@ export class ModelChecker implements LockstepChecker {
   }
 
   /**
+   * Faults the harness sees gone from its disks (a latent error's block rewritten, or counted in its
+   * disk's failure since): each relationship's model counts them down with DISK_REPAIRED. A spare
+   * still being rebuilt is not the model's to count (REPLACE_DISK already took its fault away).
+   */
+  private repairs(h: History, models: Map<NodeId, ModelState>): string | null {
+    for (const [source, m] of models)
+      for (const side of SIDES) {
+        let extra = m.snapshot.context.faults[side].length;
+        if (extra === 0) continue;
+        const faults = h.world.diskFaults;
+        for (const group of side === 'source' ? ['primary'] : [`mirror:${source}`, `log:${source}`])
+          extra -= faults.inGroup(side === 'source' ? source : 'dst', group, false);
+        const event: EnvironmentEvent = { type: 'DISK_REPAIRED', side };
+        for (; extra > 0; extra--) {
+          const out = step(models.get(source)!, event);
+          if (!out.ok) return `${source}: ${out.reason}`;
+          this.onEvents?.(source, models.get(source)!.snapshot, [event]);
+          models.set(source, out.state);
+        }
+      }
+    return null;
+  }
+
+  /**
    * The abstract data's oracles at the steps where what they judge can change: a read (checkRead), the
    * promotion first shown (recordPromotedImage: the promoted volume read by LBA), and the log file
    * (checkLogFile) whenever the mirror committed, the destination came back, or a write was answered.
@@ -142,7 +167,7 @@ export class ModelChecker implements LockstepChecker {
     if (a.kind === 'read' && a.source === source) {
       const r = h.world.reads[h.world.reads.length - 1]!;
       if (r.result.ok) {
-        const m = checkRead(model.data, a.lba, writeIdOf(r.result.data));
+        const m = checkRead(model.data, a.lba, h.world.contents.classOf(r.result.data));
         if (m) return { property: 'reads-see-latest-acked', message: m };
       }
     }
@@ -153,7 +178,7 @@ export class ModelChecker implements LockstepChecker {
       const image = new Map<number, number>();
       for (let lba = 0; lba < h.lbas(source); lba++) {
         const r = h.instance.clientRead(source, lba);
-        const id = r.ok ? writeIdOf(r.data) : -1;
+        const id = r.ok ? h.world.contents.classOf(r.data) : -1;
         if (id !== 0) image.set(lba, id);
       }
       const out = recordPromotedImage(model.data, image);
@@ -168,7 +193,9 @@ export class ModelChecker implements LockstepChecker {
       (model.snapshot.context.mode !== 'semi-sync' &&
         h.acks.some((x) => x.source === source && x.ok && !x.byWorld));
     if (!logDue || next.relationship === 'failed-over') return null;
-    const m = checkLogFile(model.data, source, h.instance.logFile(source), next.mirrorCp);
+    const m = checkLogFile(model.data, source, h.instance.logFile(source), next.mirrorCp, (b) =>
+      h.world.contents.classOf(b),
+    );
     return m ? { property: 'log-file-holds-what-the-mirror-lacks', message: m } : null;
   }
 
@@ -229,6 +256,7 @@ const NO_ACKS: readonly AckEffect[] = [];
 const NO_FACTS: StepFacts = {};
 const CRASH_SOURCE: EnvironmentEvent = { type: 'CRASH_SOURCE' };
 const CRASH_DEST: EnvironmentEvent = { type: 'CRASH_DEST' };
+const SIDES: readonly Side[] = ['source', 'destination'];
 
 function sideOf(node: NodeId): Side {
   return node === 'dst' ? 'destination' : 'source';
@@ -252,12 +280,9 @@ function toAll(event: EnvironmentEvent, h: History): [NodeId, EnvironmentEvent][
 function environmentEvents(a: WorldAction, h: History, writeId: number): [NodeId, EnvironmentEvent][] {
   switch (a.kind) {
     case 'write':
-      return [[a.source, { type: 'WRITE', lba: a.lba, writeId }]];
+      return [[a.source, writeEvent(h, a.lba, writeId)]];
     case 'burst':
-      return burstLbas(a, h.lbas(a.source)).map((lba, i) => [
-        a.source,
-        { type: 'WRITE', lba, writeId: writeId + i },
-      ]);
+      return burstLbas(a, h.lbas(a.source)).map((lba, i) => [a.source, writeEvent(h, lba, writeId + i)]);
     case 'read':
       return [[a.source, { type: 'READ', lba: a.lba }]];
     case 'tick':
@@ -276,6 +301,9 @@ function environmentEvents(a: WorldAction, h: History, writeId: number): [NodeId
       return [[sourceOfGroup(a.node, a.group), { type: 'LATENT_ERROR', side: sideOf(a.node) }]];
     case 'replace-disk':
       return [[sourceOfGroup(a.node, a.group), { type: 'REPLACE_DISK', side: sideOf(a.node) }]];
+    // What a scrub repairs the harness sees on its disks afterwards (DISK_REPAIRED).
+    case 'scrub':
+      return [];
     case 'failover':
       return [[a.source, { type: 'FAILOVER' }]];
     // Faults of single messages and a slow link: the model's link stays connected, and what they
@@ -290,6 +318,14 @@ function environmentEvents(a: WorldAction, h: History, writeId: number): [NodeId
     case 'out-of-range':
       return [];
   }
+}
+
+/** A WRITE, with its data's content class once the world made it and when it is not the write's own. */
+function writeEvent(h: History, lba: number, writeId: number): EnvironmentEvent {
+  const content = h.world.contents.classOfWrite(writeId);
+  return content === undefined || content === writeId
+    ? { type: 'WRITE', lba, writeId }
+    : { type: 'WRITE', lba, writeId, content };
 }
 
 function toMap(image: readonly number[]): Map<number, number> {

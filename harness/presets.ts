@@ -1,7 +1,8 @@
 // Ready-made world specs: the geometries and timings the scenarios, campaigns and benchmarks use.
-// The two sides of every mirror differ on purpose: a RAID-4 source, a RAID-DP destination of another width.
+// The two sides of every mirror differ on purpose: a RAID-4 source (or a RAID-DP one of 4 data disks), a
+// RAID-DP destination of another width.
 
-import type { RaidGeometry } from './media/geometry.ts';
+import type { RaidGeometry, RaidLevel } from './media/geometry.ts';
 import type { Mode, SourceSpec, WorldSpec } from './target.ts';
 
 export interface PresetOptions {
@@ -13,10 +14,21 @@ export interface PresetOptions {
   readonly nvlogHalfEntries?: number;
   readonly cpIntervalTicks?: number;
   readonly ackTimeoutTicks?: number;
+  /**
+   * A log file group of 4 * nvlogHalfEntries records (two blocks each, plus two) instead of
+   * 8 * max(nvlogHalfEntries, 16): room for both NVLOG halves twice over, and small enough that a
+   * schedule's entries wrap around it (target.ts, rule F3).
+   */
+  readonly smallLogFile?: boolean;
+  /**
+   * The sources' primary RAID level: 'raid4' (4+1, the default) or 'raid_dp' (4 data disks, p = 5,
+   * 4+2), a group that survives two failed disks.
+   */
+  readonly primaryLevel?: RaidLevel;
 }
 
 /**
- * A small world: per source, RAID-4 4+1 primary, a RAID-DP mirror with 6 data disks (p = 7), and a
+ * A small world: per source, RAID-4 4+1 primary (or RAID-DP 4+2), a RAID-DP mirror with 6 data disks (p = 7), and a
  * RAID-4 2+1 log file group. Volumes have room for the live image, the CP being written and two pinned
  * base images (an out-of-sync period), each at most lbaCount data blocks plus its map.
  */
@@ -26,11 +38,13 @@ export function smallWorld(options: PresetOptions = {}): WorldSpec {
   const halfEntries = options.nvlogHalfEntries ?? 16;
   const mapBlocks = Math.ceil(lbaCount / (blockBytes / 4));
   const vbnsNeeded = 4 + 5 * (lbaCount + mapBlocks);
+  // RAID-DP 4+2 is p = 5, four rows a stripe: its disks hold whole stripes, so round up to 4 rows.
+  const dp = options.primaryLevel === 'raid_dp';
   const primary: RaidGeometry = {
-    level: 'raid4',
+    level: dp ? 'raid_dp' : 'raid4',
     dataDisks: 4,
     depthBlocks: 1,
-    blocksPerDisk: Math.ceil(vbnsNeeded / 4),
+    blocksPerDisk: dp ? 4 * Math.ceil(vbnsNeeded / 16) : Math.ceil(vbnsNeeded / 4),
     blockBytes,
   };
   const mirror: RaidGeometry = {
@@ -41,7 +55,7 @@ export function smallWorld(options: PresetOptions = {}): WorldSpec {
     blockBytes,
   };
   // The log file holds what arrives between two CPs: a few NVLOG halves' worth is plenty.
-  const logRecords = 8 * Math.max(halfEntries, 16);
+  const logRecords = options.smallLogFile ? 4 * halfEntries : 8 * Math.max(halfEntries, 16);
   const logFile: RaidGeometry = {
     level: 'raid4',
     dataDisks: 2,

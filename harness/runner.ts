@@ -4,9 +4,15 @@
 // Deterministic: the same schedule gives the same executed actions, trace and verdict.
 
 import { ALWAYS, EVENTUALLY, type Property, SOMETIMES } from '../properties/properties.ts';
-import { actionClasses, configClasses, type FaultClass, stepClasses } from './fault_coverage.ts';
+import {
+  actionClasses,
+  configClasses,
+  type FaultClass,
+  logFileWrapped,
+  stepClasses,
+} from './fault_coverage.ts';
 import { History } from './history.ts';
-import { groupsOf, type Schedule, specOf } from './schedule.ts';
+import { groupsOf, type Schedule, specOf, toleranceOf } from './schedule.ts';
 import { PERFECT_LINK } from './sim_network.ts';
 import type { ConformanceTarget, NodeId } from './target.ts';
 import { TargetError, World, type WorldAction } from './world.ts';
@@ -118,19 +124,22 @@ function exceptionViolation(e: unknown, step: number, phase: Violation['phase'])
   return { property: 'harness-error', message, step, phase };
 }
 
-/** Fault atlas: faults stay within what the system claims to survive. */
+/**
+ * Fault atlas: faults stay within what the system claims to survive. Disk faults are counted off the
+ * disks (World.diskFaults): a latent error stops counting once its block verifies again, a replaced
+ * disk once its rebuild finished.
+ */
 class Atlas {
-  /** Per `${node}/${group}`: latent errors planted (they are never known to be gone). */
-  private readonly latent = new Map<string, number>();
   private readonly failedOver = new Set<NodeId>();
   private readonly tolerance = new Map<string, number>();
+  /** Per node, the most faults it may have outstanding at once: its widest group's tolerance. */
+  private readonly nodeTolerance = new Map<NodeId, number>();
 
   constructor(private readonly world: World) {
     for (const g of groupsOf(world.spec)) {
-      const geometry =
-        g.group === 'primary' ? world.spec.sources.find((s) => s.id === g.node)!.primary : undefined;
-      const level = geometry?.level ?? (g.group.startsWith('mirror:') ? 'raid_dp' : 'raid4');
-      this.tolerance.set(`${g.node}/${g.group}`, level === 'raid_dp' ? 2 : 1);
+      const tolerance = toleranceOf(world.spec, g);
+      this.tolerance.set(`${g.node}/${g.group}`, tolerance);
+      this.nodeTolerance.set(g.node, Math.max(this.nodeTolerance.get(g.node) ?? 0, tolerance));
     }
   }
 
@@ -157,17 +166,30 @@ class Atlas {
       case 'restart':
         return !w.isUp(a.node) && !this.failedOver.has(a.node);
       case 'fail-disk':
-      case 'latent-error':
+      case 'latent-error': {
         // A disk fault while a power cut is armed would meet a torn stripe: the RAID write hole again.
+        const disk = this.disk(a.node, a.group, a.index);
         return (
           w.isUp(a.node) &&
           !w.media[a.node]!.power.isArmed &&
           this.groupFaults(a.node, a.group) < this.tolerance.get(`${a.node}/${a.group}`)! &&
-          !this.disk(a.node, a.group, a.index).isFailed &&
-          this.faults(a.node) < 1 + (a.node === 'dst' ? 1 : 0)
+          !disk.isFailed &&
+          this.faults(a.node) < this.nodeTolerance.get(a.node)! &&
+          // One latent error a block: a second flip of the same byte would undo the first.
+          (a.kind === 'fail-disk' || disk.verifies(a.dbn))
         );
+      }
       case 'replace-disk':
-        return w.isUp(a.node) && !w.isPaused(a.node) && this.disk(a.node, a.group, a.index).isFailed;
+        return (
+          w.isUp(a.node) &&
+          !w.isPaused(a.node) &&
+          this.disk(a.node, a.group, a.index).isFailed &&
+          // A cut inside the rebuild (rule D2) on a node whose only fault is the disk being replaced:
+          // elsewhere it would be a cut on a degraded group, the write hole.
+          (a.cutAfterWrites === undefined || (this.faults(a.node) === 1 && !w.media[a.node]!.power.isArmed))
+        );
+      case 'scrub':
+        return w.isUp(a.node) && !w.isPaused(a.node) && typeof w.instance.scrub === 'function';
       case 'message-fault':
         return w.nodes.includes(a.from) && w.nodes.includes(a.to) && a.from !== a.to;
       case 'slow':
@@ -190,10 +212,6 @@ class Atlas {
   }
 
   record(a: WorldAction): void {
-    if (a.kind === 'latent-error') {
-      const key = `${a.node}/${a.group}`;
-      this.latent.set(key, (this.latent.get(key) ?? 0) + 1);
-    }
     // The source is lost for good once the operator asks, whether or not the promotion finished.
     if (a.kind === 'failover') this.failedOver.add(a.source);
   }
@@ -207,14 +225,11 @@ class Atlas {
   }
 
   private groupFaults(node: NodeId, group: string): number {
-    const failed = this.world.media[node]!.groups[group]!.filter((d) => d.isFailed).length;
-    return failed + (this.latent.get(`${node}/${group}`) ?? 0);
+    return this.world.diskFaults.inGroup(node, group);
   }
 
   private faults(node: NodeId): number {
-    let n = 0;
-    for (const group of Object.keys(this.world.media[node]!.groups)) n += this.groupFaults(node, group);
-    return n;
+    return this.world.diskFaults.onNode(node);
   }
 }
 
@@ -344,6 +359,9 @@ export class Run {
       this.world.step(action);
       h.update(action);
       if (phase === 'safety') for (const c of stepClasses(h)) this.coverage.add(c);
+      // Every property is still checked while the liveness phase drains stalled writes: a log file
+      // that wraps then is checked across the wrap too.
+      else if (logFileWrapped(h)) this.coverage.add('log-file-wrapped');
     } catch (e) {
       // A target breaking the interface, or a schedule the world cannot run: either way a finding to
       // report, shrink and save, never an exception that ends the campaign without a counterexample.

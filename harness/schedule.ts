@@ -8,6 +8,7 @@ import { type PresetOptions, smallWorld } from './presets.ts';
 import type { LinkFaults, MessageFault } from './sim_network.ts';
 import type { Mode, NodeId, WorldSpec } from './target.ts';
 import { describeMessageFault, type WorldAction } from './world.ts';
+import type { DataPattern } from './write_contents.ts';
 
 export interface ScheduleConfig {
   readonly preset: PresetOptions;
@@ -46,6 +47,20 @@ export interface Mix {
   readonly burst: number;
   /** A node that pauses without crashing, or whose clock runs slow. */
   readonly clock: number;
+  /** A node's RAID scrub (TargetInstance.scrub, rule D3). */
+  readonly scrub: number;
+  /**
+   * Disk faults concentrated on one group: the weight, against 1 for a group drawn afresh, with which
+   * a disk action goes to group `focusGroup` (modulo the world's groups, RAID-DP groups first); 0
+   * spreads them over every group.
+   */
+  readonly diskFocus: number;
+  readonly focusGroup: number;
+  /**
+   * Writes (and bursts) whose data repeats an earlier write's, is all zeros, or differs from an
+   * earlier write's in one byte: the weight against 10 for fresh data.
+   */
+  readonly dataPattern: number;
   /** A client read or write of an LBA past the end of the volume (rule R2). */
   readonly outOfRange: number;
 }
@@ -67,6 +82,10 @@ export const DEFAULT_MIX: Mix = {
   scenario: 4,
   burst: 2,
   clock: 1,
+  scrub: 1,
+  diskFocus: 0,
+  focusGroup: 0,
+  dataPattern: 2,
   outOfRange: 1,
 };
 
@@ -99,27 +118,38 @@ export function mixArb(): fc.Arbitrary<Mix> {
     failover: w(10),
     messageFault: w(8),
     slowLink: w(4),
-    scenario: w(20),
+    scenario: w(30),
     burst: w(4),
     clock: w(4),
+    scrub: w(3),
+    // Focused in two schedules of three: double failures in one RAID-DP group need it.
+    diskFocus: fc.oneof(fc.constant(0), fc.integer({ min: 4, max: 12 }), fc.integer({ min: 4, max: 12 })),
+    focusGroup: fc.nat({ max: 5 }),
+    dataPattern: w(10),
     outOfRange: w(2),
   });
 }
 
 export function configArb(options: ScheduleOptions): fc.Arbitrary<ScheduleConfig> {
   return fc.record({
-    preset: fc.record({
-      sources: fc.integer({ min: 1, max: options.maxSources ?? 2 }),
-      mode: fc.constantFrom(...(options.modes ?? MODES)),
-      // Mostly small volumes (overwrites, freed blocks); sometimes one whose live image spans many
-      // stripes on both sides once a burst fills it.
-      lbaCount: fc.oneof(
-        { weight: 6, arbitrary: fc.constantFrom(16, 64) },
-        { weight: 1, arbitrary: fc.constant(256) },
-      ),
-      // A small NVLOG half fills within a CP: the half-full CP trigger and back-pressure get exercised.
-      nvlogHalfEntries: fc.constantFrom(3, 16),
-    }),
+    preset: fc
+      .record({
+        sources: fc.integer({ min: 1, max: options.maxSources ?? 2 }),
+        mode: fc.constantFrom(...(options.modes ?? MODES)),
+        // Mostly small volumes (overwrites, freed blocks); sometimes one whose live image spans many
+        // stripes on both sides once a burst fills it.
+        lbaCount: fc.oneof(
+          { weight: 6, arbitrary: fc.constantFrom(16, 64) },
+          { weight: 1, arbitrary: fc.constant(256) },
+        ),
+        // A small NVLOG half fills within a CP: the half-full CP trigger and back-pressure get exercised.
+        nvlogHalfEntries: fc.constantFrom(3, 16),
+        // Half the sources keep their primary on RAID-DP: it survives two failed disks.
+        primaryLevel: fc.constantFrom('raid4' as const, 'raid_dp' as const),
+        // Mostly a log file of four NVLOG halves' worth of records: it wraps within a schedule.
+        smallLogFile: fc.oneof({ weight: 2, arbitrary: fc.constant(true) }, fc.constant(false)),
+      })
+      .map(({ smallLogFile, ...p }) => (smallLogFile ? { ...p, smallLogFile } : p)),
     linkFaults: fc.oneof(
       { weight: 3, arbitrary: fc.constant(undefined) },
       {
@@ -148,7 +178,16 @@ export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> 
     { weight: 1, arbitrary: fc.integer({ min: 0, max: lbaCount - 1 }) },
   );
   const groups = groupsOf(spec);
-  const diskAndBlock = fc.constantFrom(...groups).chain((g) =>
+  const anyGroup = fc.constantFrom(...groups);
+  const focused = byTolerance(groups, spec)[mix.focusGroup % groups.length]!;
+  const group =
+    mix.diskFocus === 0
+      ? anyGroup
+      : fc.oneof(
+          { weight: mix.diskFocus, arbitrary: fc.constant(focused) },
+          { weight: 1, arbitrary: anyGroup },
+        );
+  const diskAndBlock = group.chain((g) =>
     fc.record({
       node: fc.constant(g.node),
       group: fc.constant(g.group),
@@ -158,29 +197,47 @@ export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> 
     }),
   );
   const disk = diskAndBlock.map(({ node, group, index }) => ({ node, group, index }));
+  const data = dataPatternArb(spec, mix);
   const weighted: { weight: number; arbitrary: fc.Arbitrary<WorldAction> }[] = [
-    { weight: mix.write, arbitrary: fc.record({ kind: fc.constant('write' as const), source, lba }) },
+    {
+      weight: mix.write,
+      arbitrary: fc
+        .record({ kind: fc.constant('write' as const), source, lba, data })
+        .map(({ data: d, ...w }) => (d === null ? w : { ...w, data: d })),
+    },
     { weight: mix.read, arbitrary: fc.record({ kind: fc.constant('read' as const), source, lba }) },
     {
       weight: mix.burst,
-      arbitrary: fc.oneof(
-        // Fill the volume, in order: the live image spans every stripe.
-        fc.record({
-          kind: fc.constant('burst' as const),
-          source,
-          from: fc.constant(0),
-          count: fc.constant(lbaCount),
-          stride: fc.constant(1),
-        }),
-        // A burst that fills NVLOG halves and stalls: sequential, or all to one LBA.
-        fc.record({
-          kind: fc.constant('burst' as const),
-          source,
-          from: lba,
-          count: fc.integer({ min: 4, max: 40 }),
-          stride: fc.constantFrom(0, 1),
-        }),
-      ),
+      arbitrary: fc
+        .oneof(
+          // Fill the volume, in order: the live image spans every stripe. Where the log file is small,
+          // on past the end until its entries outnumber the log file's blocks: the log file wraps.
+          fc.record({
+            kind: fc.constant('burst' as const),
+            source,
+            from: fc.constant(0),
+            count: fc.constant(Math.max(lbaCount, logWrapWrites(spec) ?? 0)),
+            stride: fc.constant(1),
+          }),
+          // A burst that fills NVLOG halves and stalls: sequential, or all to one LBA.
+          fc.record({
+            kind: fc.constant('burst' as const),
+            source,
+            from: lba,
+            count: fc.integer({ min: 4, max: 40 }),
+            stride: fc.constantFrom(0, 1),
+          }),
+          // Overwrite-heavy: a hot set of 2 to 4 LBAs written over and over, in turn.
+          fc.record({
+            kind: fc.constant('burst' as const),
+            source,
+            from: lba,
+            count: fc.integer({ min: 8, max: 40 }),
+            stride: fc.constant(1),
+            span: fc.integer({ min: 2, max: 4 }),
+          }),
+        )
+        .chain((b) => data.map((d) => (d === null ? b : { ...b, data: d }))),
     },
     {
       weight: mix.tick,
@@ -211,6 +268,10 @@ export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> 
       arbitrary: diskAndBlock.map((d) => ({ kind: 'latent-error' as const, ...d })),
     },
     { weight: mix.replace, arbitrary: disk.map((d) => ({ kind: 'replace-disk' as const, ...d })) },
+    {
+      weight: mix.scrub,
+      arbitrary: fc.record({ kind: fc.constant('scrub' as const), node: fc.constantFrom(...nodes) }),
+    },
     { weight: mix.failover, arbitrary: fc.record({ kind: fc.constant('failover' as const), source }) },
     {
       weight: mix.messageFault,
@@ -266,6 +327,39 @@ export function actionArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<WorldAction> 
     },
   ];
   return fc.oneof(...weighted.filter((x) => x.weight > 0));
+}
+
+/**
+ * A write's data pattern, or null for fresh data: as often as `mix.dataPattern` against 10. Repeats and
+ * near copies go back at most 4 writes, so that hot LBAs get the same contents again.
+ */
+function dataPatternArb(spec: WorldSpec, mix: Mix): fc.Arbitrary<DataPattern | null> {
+  if (mix.dataPattern === 0) return fc.constant(null);
+  const back = fc.integer({ min: 1, max: 4 });
+  const pattern: fc.Arbitrary<DataPattern> = fc.oneof(
+    fc.constant({ kind: 'zero' as const }),
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('repeat' as const), back }) },
+    fc.record({
+      kind: fc.constant('near' as const),
+      back,
+      byte: fc.integer({ min: 0, max: spec.blockBytes - 1 }),
+    }),
+  );
+  return fc.oneof(
+    { weight: 10, arbitrary: fc.constant(null) },
+    { weight: mix.dataPattern, arbitrary: pattern },
+  );
+}
+
+/**
+ * In a world whose log files are small (presets.ts, smallLogFile), the writes that wrap them: more
+ * than a log file group has blocks (a record takes at least its data block). Undefined elsewhere,
+ * where it would be hundreds of writes.
+ */
+export function logWrapWrites(spec: WorldSpec): number | undefined {
+  const blocks = spec.sources.map((s) => s.logFile.dataDisks * s.logFile.blocksPerDisk);
+  const small = spec.sources.every((s, i) => blocks[i]! <= 2 + 8 * s.nvlogHalfEntries + s.logFile.dataDisks);
+  return small ? Math.max(...blocks) + 8 : undefined;
 }
 
 /** A fault for one message: delays up to past the ack timeout, stale copies from CPs ago. */
@@ -352,12 +446,96 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
       ...(cut === null ? [] : [{ kind: 'tick' as const, ticks: spec.cpIntervalTicks + 2 }]),
       { kind: 'failover', source: s },
     ]);
-  // The resync crash twice as often: its cut misses the resync's few writes about half the time.
+  // Two disks of one RAID-DP group fail (rule R1 holds at its tolerance), reads and CPs run on it
+  // doubly degraded, and both are replaced. A primary six times as often: its reads are served
+  // by the doubly degraded group.
+  const dpGroups = groups.filter((g) => toleranceOf(spec, g) === 2);
+  const doubleFailure = fc
+    .oneof(...dpGroups.map((g) => ({ weight: g.group === 'primary' ? 6 : 1, arbitrary: fc.constant(g) })))
+    .chain((g) =>
+      fc.tuple(
+        fc.constant(g),
+        fc.uniqueArray(fc.nat({ max: g.disks - 1 }), { minLength: 2, maxLength: 2 }),
+        source,
+        lba,
+        ticks(1, 12),
+      ),
+    )
+    .map(([g, [i, j], s, l, t]): WorldAction[] => {
+      const at = (index: number) => ({ node: g.node, group: g.group, index });
+      return [
+        { kind: 'fail-disk', ...at(i!) },
+        { kind: 'fail-disk', ...at(j!) },
+        { kind: 'read', source: g.group === 'primary' ? g.node : s, lba: l },
+        { kind: 'tick', ticks: t },
+        { kind: 'read', source: g.group === 'primary' ? g.node : s, lba: l },
+        { kind: 'replace-disk', ...at(i!) },
+        { kind: 'replace-disk', ...at(j!) },
+      ];
+    });
+  // A latent error where the roots and maps are, time, then the node's scrub (rule D3); once it
+  // repaired the error, the node may lose power again, and comes back.
+  const scrubbed = fc
+    .tuple(
+      fc.constantFrom(...groups).chain((g) =>
+        fc.record({
+          node: fc.constant(g.node),
+          group: fc.constant(g.group),
+          index: fc.nat({ max: g.disks - 1 }),
+          dbn: fc.nat({ max: Math.min(3, g.blocksPerDisk - 1) }),
+        }),
+      ),
+      ticks(0, 6),
+    )
+    .map(([d, t]): WorldAction[] => [
+      { kind: 'latent-error', ...d },
+      ...(t > 0 ? [{ kind: 'tick' as const, ticks: t }] : []),
+      { kind: 'scrub', node: d.node },
+      { kind: 'crash', node: d.node },
+      { kind: 'restart', node: d.node },
+    ]);
+  // A small log file wraps: the link back (a partition healed, the resync done), more sequential
+  // writes in sync than its group has blocks, then time for their CPs (each takes a round trip).
+  const wrapWrites = logWrapWrites(spec);
+  const logWrap = source.map((s): WorldAction[] => [
+    { kind: 'heal', source: s },
+    { kind: 'speed-up', source: s },
+    { kind: 'tick', ticks: spec.cpIntervalTicks + 2 * spec.ackTimeoutTicks + 2 },
+    { kind: 'burst', source: s, from: 0, count: wrapWrites ?? 0, stride: 1 },
+    { kind: 'tick', ticks: spec.cpIntervalTicks + 2 * (wrapWrites ?? 0) },
+  ]);
+  // An LBA written, then written again with the same contents: a target that skips an overwrite it
+  // takes for a no-op must still keep what each write id was promised.
+  const sameAgain = fc
+    .tuple(source, lba, ticks(0, 4))
+    .map(([s, l, t]): WorldAction[] => [
+      { kind: 'write', source: s, lba: l },
+      ...(t > 0 ? [{ kind: 'tick' as const, ticks: t }] : []),
+      { kind: 'write', source: s, lba: l, data: { kind: 'repeat', back: 1 } },
+    ]);
+  // Weights measured to lift each situation over 5% of swarm schedules: the resync crash most (its
+  // cut misses the resync's few writes about half the time, and a disk fault on the node refuses it).
   return fc.oneof(
-    { weight: 2, arbitrary: crashInResync },
+    { weight: 9, arbitrary: crashInResync },
     { weight: 1, arbitrary: degraded },
-    { weight: 1, arbitrary: failover },
+    { weight: 3, arbitrary: failover },
+    ...(dpGroups.length > 0 ? [{ weight: 7, arbitrary: doubleFailure }] : []),
+    { weight: 2, arbitrary: scrubbed },
+    { weight: 1, arbitrary: sameAgain },
+    ...(wrapWrites !== undefined ? [{ weight: 5, arbitrary: logWrap }] : []),
   );
+}
+
+/** A group's fault tolerance in whole disks: 2 for RAID-DP, 1 for RAID-4. */
+export function toleranceOf(spec: WorldSpec, g: GroupRef): number {
+  const s = spec.sources.find((x) => x.id === g.node || g.group.endsWith(`:${x.id}`))!;
+  const geometry = g.group === 'primary' ? s.primary : g.group.startsWith('mirror:') ? s.mirror : s.logFile;
+  return geometry.level === 'raid_dp' ? 2 : 1;
+}
+
+/** The groups, RAID-DP ones first (a focus on one of them can fail two of its disks). */
+function byTolerance(groups: readonly GroupRef[], spec: WorldSpec): GroupRef[] {
+  return [...groups].sort((a, b) => toleranceOf(spec, b) - toleranceOf(spec, a));
 }
 
 export function scheduleArb(options: ScheduleOptions): fc.Arbitrary<Schedule> {
@@ -416,14 +594,32 @@ export function groupsOf(spec: WorldSpec): GroupRef[] {
   return out;
 }
 
+/** A write's data pattern, as a counterexample shows it ('' for fresh data). */
+function describePattern(p: DataPattern | undefined): string {
+  if (!p) return '';
+  if (p.kind === 'zero') return ', zeros';
+  const which = p.back === 1 ? 'the previous write' : `the write ${p.back} back`;
+  return p.kind === 'repeat' ? `, the data of ${which}` : `, ${which}'s data with byte ${p.byte} changed`;
+}
+
 /** One line per action, as a counterexample shows it. */
 export function describeAction(a: WorldAction): string {
   switch (a.kind) {
     case 'write':
+      return `write ${a.source} lba=${a.lba}${describePattern(a.data)}`;
     case 'read':
       return `${a.kind} ${a.source} lba=${a.lba}`;
-    case 'burst':
-      return `burst ${a.source} ${a.count} writes from lba=${a.from}${a.stride === 1 ? ', sequential' : a.stride === 0 ? ', all to it' : `, stride ${a.stride}`}`;
+    case 'burst': {
+      const how =
+        a.span !== undefined
+          ? `, over ${a.span} LBAs in turn`
+          : a.stride === 1
+            ? ', sequential'
+            : a.stride === 0
+              ? ', all to it'
+              : `, stride ${a.stride}`;
+      return `burst ${a.source} ${a.count} writes from lba=${a.from}${how}${describePattern(a.data)}`;
+    }
     case 'tick':
       return `tick ${a.ticks}`;
     case 'partition':
@@ -437,8 +633,13 @@ export function describeAction(a: WorldAction): string {
     case 'restart':
       return `restart ${a.node}`;
     case 'fail-disk':
-    case 'replace-disk':
       return `${a.kind} ${a.node} ${a.group}[${a.index}]`;
+    case 'replace-disk':
+      return a.cutAfterWrites === undefined
+        ? `${a.kind} ${a.node} ${a.group}[${a.index}]`
+        : `${a.kind} ${a.node} ${a.group}[${a.index}], power cut after ${a.cutAfterWrites} media writes of the rebuild${a.torn ? ' (torn)' : ''}`;
+    case 'scrub':
+      return `scrub ${a.node}`;
     case 'latent-error':
       return `latent-error ${a.node} ${a.group}[${a.index}] dbn=${a.dbn}`;
     case 'message-fault':

@@ -64,7 +64,12 @@ export interface NodeMedia {
   readonly groups: Readonly<Record<string, Disk[]>>;
 }
 
-/** A client write: the harness draws the data, whose first bytes name the write (see write_identity.ts). */
+/**
+ * A client write: the harness draws the data (write_contents.ts). Mostly fresh, its first bytes naming
+ * the write (write_identity.ts); but, as real workloads do, it may repeat another write's data (at
+ * another LBA, or at this one again), be all zeros, or differ from another write's in one byte. A
+ * target keeps exactly the bytes it is given: contents are neither unique nor non-zero.
+ */
 export interface ClientWrite {
   readonly writeId: number;
   readonly lba: number;
@@ -191,6 +196,25 @@ export interface LogRecord {
  * - F2 Failover promotes the mirror and replays the log file after it: the promoted volume holds every
  *   write acknowledged in sync (sync, strict-sync), and every write acknowledged out of sync that was
  *   accepted before the step in which a resync that then completed began (its transfer covers it).
+ * - F3 A log file may be a ring over its `log:<source>` group, and then wraps: the group holds at least
+ *   4 * `nvlogHalfEntries` records of two blocks each plus two blocks (harness/presets.ts,
+ *   `smallLogFile`), both NVLOG halves twice over, and a schedule may forward more entries than the
+ *   group has blocks. F1 and F2 hold across the wrap; a record of an earlier lap is never taken for a
+ *   live one, after a restart included.
+ *
+ * Disks (within each group's tolerance, which the fault atlas keeps: one fault for RAID-4, two for
+ *   RAID-DP, counting failed disks, spares not yet rebuilt and latent errors not yet repaired)
+ * - D1 A latent error is a fault of its group until the block verifies again on its disk (the harness
+ *   reads its own disks): a target may repair it when a read meets it, must repair it in a scrub (D3),
+ *   and may simply overwrite it. Read-repair is not required, but an unrepaired error keeps counting.
+ * - D2 `replaceDisk` rebuilds onto the spare before it returns. A power cut during the rebuild leaves a
+ *   spare partly written: the target must not take its blocks as data, and its `restart` finishes the
+ *   rebuild (the target must know from its own media that the rebuild did not finish). Once
+ *   replaceDisk, or after a cut restart, returned, the group is whole again: the atlas then allows new
+ *   faults up to its tolerance, and reads (R1) and the images must stay right through them.
+ * - D3 Optional `scrub(node)`: when it returns, every latent error on that node's disks in a block the
+ *   target had written is repaired (the block verifies on its disk again); the harness checks the
+ *   disks. A target without `scrub` is never asked to scrub.
  *
  * Observations
  * - O1 A down source shows `up: false`; its other fields are what its console last showed and are not
@@ -265,8 +289,13 @@ export interface TargetInstance {
   restart(node: NodeId): void;
   /** The source is lost for good: promote the destination's mirror of it (log replay included). */
   failover(source: NodeId): void;
-  /** A failed disk of `group` on `node` was replaced by the blank spare `spare`: rebuild onto it. */
+  /**
+   * A failed disk of `group` on `node` was replaced by the blank spare `spare`: rebuild onto it before
+   * returning (rule D2; a power cut may interrupt it, and then `restart` finishes it).
+   */
   replaceDisk(node: NodeId, group: string, index: number, spare: Disk): void;
+  /** Optional (rule D3): scrub every RAID group of `node`, repairing each latent error it finds. */
+  scrub?(node: NodeId): void;
 
   // Observation: cheap enough to call after every step.
   observe(): Observation;

@@ -136,6 +136,32 @@ export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
     { applyStaleCpSync: true },
     'fail',
   ),
+  // Exposed by a scrub after a latent error (rule D3, checked on the disks).
+  referenceTarget(
+    'canary-scrub-repairs-nothing',
+    'D3: a scrub returns at once, leaving every latent error on the disks',
+    { scrubRepairsNothing: true },
+    'fail',
+  ),
+  // Each exposed only by a workload's data or a log file that wraps (harness/write_contents.ts).
+  referenceTarget(
+    'canary-dedup-weak-fingerprint',
+    "R1 (data): the source dedups writes by a fingerprint of a block's first 64 bytes, so a block one byte off an earlier one further on reads as that one",
+    { dedupWeakFingerprint: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-zero-write-as-hole',
+    'R1 (data): the source treats an all-zero write as a hole already there: logged and forwarded, but its volume keeps the old block',
+    { zeroWriteAsHole: true },
+    'fail',
+  ),
+  referenceTarget(
+    'canary-log-trusts-stale-lap',
+    "F3 (wrap): the destination's log file recovery checks a record's epoch and checksums, not its seq: once the ring has wrapped, an earlier lap's record passes for the next",
+    { logTrustsStaleLap: true },
+    'fail',
+  ),
   referenceTarget(
     'canary-root-first',
     "C2 (crash ordering): the destination writes a CP sync's root before the blocks it points to",

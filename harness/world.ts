@@ -5,6 +5,7 @@
 // same trace, byte for byte.
 
 import { Causality } from './causality.ts';
+import { DiskFaults } from './disk_faults.ts';
 import { checksum } from './media/checksum.ts';
 import { Disk } from './media/disk.ts';
 import { PowerLoss } from './media/errors.ts';
@@ -34,14 +35,18 @@ import {
   type WorldSpec,
 } from './target.ts';
 import { effectProblem, observationProblem } from './target_contract.ts';
+import { type DataPattern, WriteContents } from './write_contents.ts';
 import { writeData } from './write_identity.ts';
 
 /** What a schedule can make happen: client requests, time, and the environment's faults. */
 export type WorldAction =
-  | { readonly kind: 'write'; readonly source: NodeId; readonly lba: number }
+  /** `data`: how the write's data is drawn (write_contents.ts); without it, fresh data naming the write. */
+  | { readonly kind: 'write'; readonly source: NodeId; readonly lba: number; readonly data?: DataPattern }
   /**
    * `count` writes in one step, to LBAs `from`, `from + stride`, ... (modulo the volume): stride 1 is a
-   * sequential fill (spanning many stripes), stride 0 overwrites one LBA again and again.
+   * sequential fill (spanning many stripes), stride 0 overwrites one LBA again and again. With `span`,
+   * the offsets wrap at `span`: stride 1 cycles over a hot set of `span` LBAs, overwriting each in turn.
+   * `data` draws each write's data, as a single write's.
    */
   | {
       readonly kind: 'burst';
@@ -49,6 +54,8 @@ export type WorldAction =
       readonly from: number;
       readonly count: number;
       readonly stride: number;
+      readonly span?: number;
+      readonly data?: DataPattern;
     }
   | { readonly kind: 'read'; readonly source: NodeId; readonly lba: number }
   | { readonly kind: 'tick'; readonly ticks: number }
@@ -65,7 +72,21 @@ export type WorldAction =
       readonly index: number;
       readonly dbn: number;
     }
-  | { readonly kind: 'replace-disk'; readonly node: NodeId; readonly group: string; readonly index: number }
+  /**
+   * A blank spare replaces the disk, and the node rebuilds onto it. With `cutAfterWrites`, power is cut
+   * right after the node's k-th media write of the rebuild (torn or whole); a rebuild of fewer writes
+   * finishes uncut.
+   */
+  | {
+      readonly kind: 'replace-disk';
+      readonly node: NodeId;
+      readonly group: string;
+      readonly index: number;
+      readonly cutAfterWrites?: number;
+      readonly torn?: boolean;
+    }
+  /** The node scrubs its RAID groups (TargetInstance.scrub): every latent error within tolerance repaired. */
+  | { readonly kind: 'scrub'; readonly node: NodeId }
   | { readonly kind: 'failover'; readonly source: NodeId }
   /** Aims a fault at the next message sent from `from` to `to` (sim_network.ts, MessageFault). */
   | {
@@ -257,6 +278,8 @@ export class World {
   readonly network: SimNetwork;
   readonly instance: TargetInstance;
   readonly writes: WriteRecord[] = [];
+  /** The data of every client write, by write id, and the writes a block read back may be. */
+  readonly contents: WriteContents;
   readonly reads: ReadRecord[] = [];
   /** Requests for LBAs outside the volume, in the order they were issued (rule R2). */
   readonly outOfRange: OutOfRangeRecord[] = [];
@@ -273,6 +296,8 @@ export class World {
   readonly events: WorldEvent[] = [];
   /** Disk faults drawn by the world's own PRNG (e.g. which block rots) come from here. */
   readonly faultPrng: Prng;
+  /** The disk faults this world injected and which are still there, read off its disks. */
+  readonly diskFaults: DiskFaults;
   /** Who heard from whom: numbered sends and deliveries, kept by the world (rule A1). */
   readonly causality = new Causality();
   /** Per node, the last tick it lost power or came back (rule L1). */
@@ -297,6 +322,7 @@ export class World {
 
   constructor(options: WorldOptions) {
     this.spec = options.spec;
+    this.contents = new WriteContents(options.spec.blockBytes);
     this.target = options.target;
     this.seed = options.seed;
     this.keepTrace = options.trace ?? true;
@@ -307,6 +333,7 @@ export class World {
     this.faultPrng = root.split();
     this.nodes = [...options.spec.sources.map((s) => s.id), DESTINATION];
     this.media = makeMedia(options.spec);
+    this.diskFaults = new DiskFaults(this.media);
     this.network = new SimNetwork(networkPrng, {
       nodes: this.nodes,
       defaults: options.linkFaults ?? PERFECT_LINK,
@@ -378,10 +405,10 @@ export class World {
   step(action: WorldAction): void {
     switch (action.kind) {
       case 'write':
-        return this.clientWrite(action.source, action.lba);
+        return this.clientWrite(action.source, action.lba, action.data);
       case 'burst':
         for (const lba of burstLbas(action, this.lbaCount(action.source)))
-          this.clientWrite(action.source, lba);
+          this.clientWrite(action.source, lba, action.data);
         return;
       case 'read':
         return this.clientRead(action.source, action.lba);
@@ -417,12 +444,24 @@ export class World {
         return this.restart(action.node);
       case 'fail-disk':
         this.disk(action.node, action.group, action.index).fail();
+        this.diskFaults.failedDisk(action.node);
         return this.log(`fail-disk ${action.node} ${action.group}[${action.index}]`);
       case 'latent-error':
+        // Told first: it reads off the disk whether the target had written the block.
+        this.diskFaults.plantedLatentError(action.node, action.group, action.index, action.dbn);
         this.disk(action.node, action.group, action.index).plantLatentError(action.dbn);
         return this.log(`latent-error ${action.node} ${action.group}[${action.index}] dbn=${action.dbn}`);
       case 'replace-disk':
-        return this.replaceDisk(action.node, action.group, action.index);
+        return this.replaceDisk(action);
+      case 'scrub':
+        this.log(`scrub ${action.node}`);
+        if (!this.isUp(action.node)) return;
+        {
+          const before = this.diskFaults.latentErrors(action.node).length;
+          this.guard('scrub', action.node, () => this.instance.scrub?.(action.node));
+          if (this.isUp(action.node)) this.diskFaults.scrubbed(action.node, before);
+        }
+        return this.routeEffects();
       case 'message-fault':
         this.network.aim(action.from, action.to, action.fault);
         return this.log(describeMessageFault(action.from, action.to, action.fault));
@@ -490,7 +529,7 @@ export class World {
     this.routeEffects();
   }
 
-  private clientWrite(source: NodeId, lba: number): void {
+  private clientWrite(source: NodeId, lba: number, pattern?: DataPattern): void {
     const writeId = this.writes.length + 1;
     const writer = this.servingNode(source);
     const record: WriteRecord = {
@@ -503,8 +542,8 @@ export class World {
     };
     this.writes.push(record);
     this.writeById.set(writeId, record);
-    this.log(`write ${source} lba=${lba} id=${writeId}`);
-    const data = writeData(writeId, lba, this.spec.blockBytes);
+    const data = this.contents.make(writeId, source, lba, pattern);
+    this.log(`write ${source} lba=${lba} id=${writeId}${describeContents(this.contents, writeId)}`);
     record.servedBy = writer;
     if (!this.isUp(writer)) {
       record.outcome = { ok: false, error: `${writer} is down`, tick: this.nowTick, byWorld: true };
@@ -607,10 +646,13 @@ export class World {
     this.powerEventTick.set(node, this.nowTick);
     this.log(`restart ${node}`);
     this.guard('restart', node, () => this.instance.restart(node));
+    // A rebuild a power cut interrupted is finished by the restart (harness/target.ts, rule D2).
+    if (this.isUp(node)) this.diskFaults.rebuilt(node);
     this.routeEffects();
   }
 
-  private replaceDisk(node: NodeId, group: string, index: number): void {
+  private replaceDisk(action: Extract<WorldAction, { kind: 'replace-disk' }>): void {
+    const { node, group, index } = action;
     const disks = this.media[node]!.groups[group];
     const old = disks?.[index];
     if (!disks || !old) throw new RangeError(`no disk ${node} ${group}[${index}]`);
@@ -623,7 +665,16 @@ export class World {
     disks[index] = spare;
     this.log(`replace-disk ${node} ${group}[${index}] with ${spare.id}`);
     if (!this.isUp(node)) return; // The server finds the blank disk when it restarts.
+    this.diskFaults.rebuildStarted(node, group, index, spare);
+    const power = this.media[node]!.power;
+    if (action.cutAfterWrites !== undefined) {
+      power.armCut(action.cutAfterWrites, action.torn ?? false);
+      this.log(`arm power cut ${node} after ${action.cutAfterWrites} media writes of the rebuild`);
+    }
     this.guard('replaceDisk', node, () => this.instance.replaceDisk(node, group, index, spare));
+    // The cut falls inside the rebuild or not at all.
+    if (action.cutAfterWrites !== undefined && power.isArmed) power.disarm();
+    if (this.isUp(node)) this.diskFaults.rebuilt(node);
     this.routeEffects();
   }
 
@@ -836,10 +887,19 @@ export function describeMessageFault(from: NodeId, to: NodeId, f: MessageFault):
 
 /** The LBAs a burst writes, in order. */
 export function burstLbas(
-  b: { readonly from: number; readonly count: number; readonly stride: number },
+  b: { readonly from: number; readonly count: number; readonly stride: number; readonly span?: number },
   lbaCount: number,
 ): number[] {
-  return Array.from({ length: b.count }, (_, i) => (b.from + i * b.stride) % lbaCount);
+  const span = b.span ?? Number.POSITIVE_INFINITY;
+  return Array.from({ length: b.count }, (_, i) => (b.from + ((i * b.stride) % span)) % lbaCount);
+}
+
+/** What the trace adds to a write whose data is not its own fresh block. */
+function describeContents(contents: WriteContents, writeId: number): string {
+  const cls = contents.classOfWrite(writeId);
+  if (cls === writeId)
+    return contents.sharingOf(writeId) === 'near' ? ' (one byte off an earlier write)' : '';
+  return cls === 0 ? ' (zeros)' : ` (the data of write ${cls})`;
 }
 
 /** How many client writes an action issues. */

@@ -420,4 +420,21 @@ describe('the canaries’ destinations really do what their bug says', () => {
     expect(reference.pair.destination.mirrorCp('src0')).toBe(2);
     expect(reference.pair.destination.readCommitted('src0', 1)).toEqual(block(44));
   });
+
+  it('a CP sync sent before a hello that arrives after its reply is refused: the reply said where the mirror stays', () => {
+    const { pair, sync } = cpSyncInFlight({});
+    // The source timed out on CP 1 and says hello from CP 1; the mirror is at CP 0 and says so.
+    const hello: Message = { kind: 'hello', source: 'src0', lastCommittedCp: 1, helloSeq: 1 };
+    expect(sendToDestination(pair, hello)).toMatchObject([{ kind: 'hello-reply', lastCommittedCp: 0 }]);
+    // The delayed CP 1 (base 0) now arrives: applying it would move the mirror off CP 0, the image the
+    // source plans its resync from. Refused, unconfirmed.
+    expect(sendToDestination(pair, sync)).toEqual([]);
+    expect(pair.destination.mirrorCp('src0')).toBe(0);
+    // Without the hello it is applied and confirmed.
+    const fresh = cpSyncInFlight({});
+    expect(sendToDestination(fresh.pair, fresh.sync)).toEqual([
+      { kind: 'cp-confirm', source: 'src0', cpNumber: 1 },
+    ]);
+    expect(fresh.pair.destination.mirrorCp('src0')).toBe(1);
+  });
 });

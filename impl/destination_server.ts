@@ -37,6 +37,8 @@ export interface DestinationConfig {
   readonly unsafeApplyStaleCpSync?: boolean;
   /** CANARY: a CP sync's root is written first, before the blocks it points to. */
   readonly unsafeRootFirst?: boolean;
+  /** Deliberate bug for canary targets (rule F3): log file recovery trusts records of an earlier lap. */
+  readonly unsafeLogTrustsStaleLap?: boolean;
 }
 
 export interface DestinationMedia {
@@ -59,6 +61,14 @@ interface Mirror {
   /** After failover: writes logged (promoted volume's own seq numbers) and when the last CP ran. */
   promotedSeq: number;
   lastCpTick: number;
+  /**
+   * The highest CP a hello of this source named. A CP sync numbered at or below it was sent before
+   * that hello (a source's CP numbers only grow): a delayed copy from the relationship's previous
+   * epoch. Once the reply told the source where the mirror stands, applying it would move the mirror
+   * off the image the source plans its resync from (and may no longer keep). In memory only: a
+   * destination that restarts forgets it, and the base check alone guards that case.
+   */
+  helloCp: number;
 }
 
 export class DestinationServer {
@@ -88,6 +98,7 @@ export class DestinationServer {
         log,
         promotedSeq: 0,
         lastCpTick: 0,
+        helloCp: 0,
       });
     }
     return server;
@@ -101,7 +112,10 @@ export class DestinationServer {
       mirrorRaid.resyncParity();
       logRaid.resyncParity();
       const volume = Volume.mount(mirrorRaid);
-      const log = LogFile.recover(logRaid);
+      const log = LogFile.recover(
+        logRaid,
+        config.unsafeLogTrustsStaleLap ? { unsafeTrustStaleLap: true } : {},
+      );
       const mirror: Mirror = {
         config: m,
         mirrorRaid,
@@ -112,6 +126,7 @@ export class DestinationServer {
         log,
         promotedSeq: 0,
         lastCpTick: 0,
+        helloCp: 0,
       };
       // A promoted volume's writes since its last CP are in the log file: replay them, as a source
       // replays its NVLOG.
@@ -141,6 +156,7 @@ export class DestinationServer {
           return this.send(mirror, { kind: 'cp-confirm', source: m.source, cpNumber: m.cpNumber });
         return this.onCpSync(mirror, m.cpNumber, m.baseCp, m.coveredSeq, m.updates);
       case 'hello':
+        mirror.helloCp = Math.max(mirror.helloCp, m.lastCommittedCp);
         return this.send(mirror, {
           kind: 'hello-reply',
           source: m.source,
@@ -216,6 +232,13 @@ export class DestinationServer {
     throw new RangeError(`destination has no RAID group '${group}'`);
   }
 
+  /** Every mirror's and log file's group scrubbed: each latent error found is rewritten from parity. */
+  scrub(): number {
+    let repaired = 0;
+    for (const m of this.mirrors.values()) repaired += m.mirrorRaid.scrub() + m.logRaid.scrub();
+    return repaired;
+  }
+
   // Observation.
 
   isPromoted(source: string): boolean {
@@ -273,6 +296,8 @@ export class DestinationServer {
     // power cut in the middle would leave no image at all. Refused, unconfirmed: the source times out
     // and resyncs from where the mirror really is.
     if (cpNumber > current && baseCp !== current && !this.config.unsafeApplyStaleCpSync) return;
+    // Sent before the source's latest hello, and the reply promised the mirror stays where it said.
+    if (cpNumber > current && cpNumber <= mirror.helloCp && !this.config.unsafeApplyStaleCpSync) return;
     // A CP sync for a CP the mirror has or passed is a duplicate or a stale copy: confirmed again,
     // never applied (its blocks may be ones the mirror's newer CPs reuse).
     if (cpNumber > current || (this.config.unsafeApplyStaleCpSync && cpNumber > 0)) {

@@ -71,6 +71,16 @@ export interface Variation {
   // Crash ordering (harness/crash_points.ts finds it at once).
   /** The destination writes a CP sync's root before the blocks it points to. */
   readonly rootFirst?: boolean;
+  // Workloads (harness/write_contents.ts): each exposed only by data that real workloads have.
+  /** The source dedups writes by a fingerprint of each block's first 64 bytes, never comparing the rest. */
+  readonly dedupWeakFingerprint?: boolean;
+  /** The source treats an all-zero write as a hole: logged and forwarded, but its volume keeps the old block. */
+  readonly zeroWriteAsHole?: boolean;
+  /** The log file's recovery takes a record of an earlier lap of the ring for the next one (epoch and checksum only). */
+  readonly logTrustsStaleLap?: boolean;
+  // Disks (rules D1-D3 of harness/target.ts).
+  /** D3: a scrub reads nothing and repairs nothing. */
+  readonly scrubRepairsNothing?: boolean;
 }
 
 export function referenceTarget(
@@ -194,6 +204,13 @@ class ReferenceWorld implements TargetInstance {
     else this.sources.get(node)?.replaceDisk(index, spare);
   }
 
+  scrub(node: NodeId): void {
+    // CANARY (D3): scrubRepairsNothing returns at once, every latent error left where it is.
+    if (this.variation.scrubRepairsNothing) return;
+    if (node === DESTINATION_ID) this.destination?.scrub();
+    else this.sources.get(node)?.scrub();
+  }
+
   observe(): Observation {
     this.remember();
     const sources: Record<NodeId, SourceObservation> = {};
@@ -310,6 +327,8 @@ class ReferenceWorld implements TargetInstance {
       unsafeNoCpOnFullHalf: this.variation.noCpOnFullHalf === true,
       unsafeTimeoutNeverFires: this.variation.timeoutNeverFires === true,
       unsafeCpImageEarlyCut: this.variation.cpImageEarlyCut === true,
+      ...(this.variation.dedupWeakFingerprint ? { unsafeDedupWeakFingerprint: true } : {}),
+      ...(this.variation.zeroWriteAsHole ? { unsafeZeroWriteAsHole: true } : {}),
     };
   }
 
@@ -342,6 +361,7 @@ class ReferenceWorld implements TargetInstance {
       ...(v.truncateLogEarly ? { unsafeTruncateLogEarly: true } : {}),
       ...(v.applyStaleCpSync ? { unsafeApplyStaleCpSync: true } : {}),
       ...(v.rootFirst ? { unsafeRootFirst: true } : {}),
+      ...(v.logTrustsStaleLap ? { unsafeLogTrustsStaleLap: true } : {}),
     };
   }
 }

@@ -49,6 +49,10 @@ export interface SourceConfig {
   readonly unsafeTimeoutNeverFires?: boolean;
   /** Deliberate bug for canary targets (rule N2): a CP's image leaves out the last write logged before it. */
   readonly unsafeCpImageEarlyCut?: boolean;
+  /** Deliberate bug for canary targets (rule R1): writes deduplicated by a fingerprint of their first 64 bytes. */
+  readonly unsafeDedupWeakFingerprint?: boolean;
+  /** Deliberate bug for canary targets (rule R1): an all-zero write leaves the volume's old block in place. */
+  readonly unsafeZeroWriteAsHole?: boolean;
 }
 
 export interface SourceMedia {
@@ -103,6 +107,8 @@ export class SourceServer {
   private helloCp = -1;
   /** unsafeCpImageEarlyCut only: the last write logged, and what its LBA read before it. */
   private lastLogged: { seq: number; lba: number; data: Uint8Array; before: Uint8Array } | null = null;
+  /** unsafeDedupWeakFingerprint only: the first block seen with each fingerprint. */
+  private readonly dedupIndex = new Map<number, Uint8Array>();
 
   private constructor(
     config: SourceConfig,
@@ -166,7 +172,7 @@ export class SourceServer {
   clientWrite(writeId: number, lba: number, data: Uint8Array): void {
     if (!Number.isInteger(lba) || lba < 0 || lba >= this.config.lbaCount)
       return this.answer(writeId, false, `LBA ${lba} outside the volume (0..${this.config.lbaCount - 1})`);
-    const write = { writeId, lba, data };
+    const write = { writeId, lba, data: this.config.unsafeDedupWeakFingerprint ? this.dedup(data) : data };
     // Later writes queue behind stalled ones: a client sees its writes applied in the order it sent them.
     if (this.stalled.length > 0) {
       this.stalled.push(write);
@@ -176,6 +182,18 @@ export class SourceServer {
     // CANARY (N1): both halves full: fail the write instead of stalling it (back-pressure).
     if (this.config.unsafeNvlogFullFailsWrites) return this.answer(writeId, false, 'NVLOG full');
     this.stalled.push(write);
+  }
+
+  /**
+   * CANARY (R1): inline deduplication keyed by a fingerprint of the block's first 64 bytes, with no
+   * comparison of the rest: a block that differs from an earlier one only further on becomes that one.
+   */
+  private dedup(data: Uint8Array): Uint8Array {
+    const key = checksum(data.subarray(0, 64));
+    const seen = this.dedupIndex.get(key);
+    if (seen) return seen;
+    this.dedupIndex.set(key, data);
+    return data;
   }
 
   clientRead(lba: number): Uint8Array {
@@ -231,6 +249,11 @@ export class SourceServer {
   replaceDisk(index: number, spare: Disk): void {
     this.media.disks[index] = spare;
     this.raid.replaceAndRebuild(index, spare);
+  }
+
+  /** The primary group's scrub: every latent error found is rewritten from parity. */
+  scrub(): number {
+    return this.raid.scrub();
   }
 
   // Observation.
@@ -290,7 +313,8 @@ export class SourceServer {
     this.nextSeq++;
     if (this.config.unsafeCpImageEarlyCut)
       this.lastLogged = { seq, lba: w.lba, data: w.data, before: this.volume.read(w.lba) };
-    this.volume.write(w.lba, w.data);
+    // CANARY (R1): unsafeZeroWriteAsHole skips an all-zero block, as if zeros were a hole already there.
+    if (!this.config.unsafeZeroWriteAsHole || w.data.some((b) => b !== 0)) this.volume.write(w.lba, w.data);
     if (this.relationship !== 'in-sync') {
       // Out of sync or resyncing: acknowledged after the local NVLOG alone (strict-sync refused above).
       this.answer(w.writeId, true);

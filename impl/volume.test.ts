@@ -339,12 +339,45 @@ describe('Volume base images (incremental resync)', () => {
       raid,
       (v) => v.pinBaseImages(),
       (mounted) => {
-        // A torn slot 2 leaves slot 3, written first, pinned alone: conservative, never wrong.
-        expect([[], [1], [2, 1]]).toContainEqual(mounted.pinnedCps);
+        // A torn slot 2: slot 3, written first, and the mounted image are pinned, as if it were whole.
+        expect([[], [2, 1]]).toContainEqual(mounted.pinnedCps);
         seen.add(JSON.stringify(mounted.pinnedCps));
       },
     );
-    expect(seen.size).toBe(3);
+    expect(seen.size).toBe(2);
+  });
+
+  it('a cut while unpinning keeps the mounted image known: pinned, or nothing pinned at all', () => {
+    const raid = group(RAID4);
+    const volume = Volume.format(raid, { lbaCount: 30 });
+    for (let cp = 1; cp <= 2; cp++) {
+      volume.write(cp, block(cp));
+      volume.cp(cp);
+    }
+    volume.pinBaseImages();
+    volume.write(1, block(13));
+    volume.cp(3);
+    volume.pinTransferImages(1); // [3, 1]: a transfer from CP 1 to CP 3 is on its way
+    const seen = new Set<string>();
+    cutAtEveryWrite(
+      raid,
+      (v) => v.unpinBaseImages(), // the mirror confirmed CP 3
+      (mounted, k, disks) => {
+        // The mirror holds CP 3, the mounted image: with nothing pinned, a restart pins it as the current
+        // one; with slot 2 torn it must be pinned already, and stay pinned past the recovery CP.
+        expect(mounted.cpNumber).toBe(3);
+        const pinned = mounted.pinnedCps;
+        expect([[], [3, 1]], `cut at write ${k}`).toContainEqual(pinned);
+        seen.add(JSON.stringify(pinned));
+        mounted.pinBaseImages();
+        mounted.write(2, block(20));
+        mounted.cp(4);
+        const again = Volume.mount(assembleRaidGroup(RAID4, disks));
+        expect(again.pinnedCps, `cut at write ${k}, mounted again`).toContain(3);
+        expect(again.changedBlocksSince(3)!.length, `cut at write ${k}`).toBeGreaterThan(0);
+      },
+    );
+    expect(seen).toEqual(new Set(['[]', '[3,1]']));
   });
 
   it("pins a transfer's base and its image; a cut in between keeps the base pinned", () => {
@@ -372,20 +405,21 @@ describe('Volume base images (incremental resync)', () => {
       },
     );
     expect(last.pinnedCps).toEqual([5, 1]);
-    // The cut fell before the first pin write, between the two, and after both.
-    expect(seen.size).toBeGreaterThanOrEqual(2);
+    // Slot 3 holds the base already, so one write names the transfer's image in slot 2; cut, torn,
+    // it pins the mounted image (CP 5) beside slot 3's base: the pins of the finished write.
+    expect(seen).toEqual(new Set(['[5,1]']));
   });
 });
 
 /**
  * Runs `op` on a copy of `raid`'s volume with a torn power cut after its k-th media write, for k = 1,
  * 2, ... until `op` finishes, and hands `check` the volume mounted after each cut (parity resynced);
- * the last mount is after `op` finished, and is returned.
+ * the last mount is after `op` finished, and is returned. `check` also gets the disks, to mount again.
  */
 function cutAtEveryWrite(
   raid: RaidGroup,
   op: (volume: Volume) => void,
-  check: (mounted: Volume, k: number) => void,
+  check: (mounted: Volume, k: number, disks: Disk[]) => void,
 ): Volume {
   const before = raid.disks.map((d) => d.clone(new Power()));
   for (let k = 1; ; k++) {
@@ -404,7 +438,7 @@ function cutAtEveryWrite(
     const recovered = assembleRaidGroup(RAID4, disks);
     recovered.resyncParity();
     const mounted = Volume.mount(recovered);
-    check(mounted, k);
+    check(mounted, k, disks);
     if (finished) return mounted;
   }
 }

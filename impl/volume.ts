@@ -102,6 +102,8 @@ export class Volume {
   private dirty = new Map<number, Uint8Array>();
   private pending: PendingCp | null = null;
   private pins: PinnedImage[] = [];
+  /** Mounted over a torn pin write: the pins held are not yet the ones slot 2 names (pinBaseImages). */
+  private pinsTorn = false;
   private readonly allocator: VbnAllocator;
   private readonly unsafeReuse: boolean;
 
@@ -172,7 +174,11 @@ export class Volume {
         'no valid root in VBN 0 or 1: the RAID group holds no formatted volume, or both roots are damaged',
       );
     const root = roots.reduce((a, b) => (b.cpNumber > a.cpNumber ? b : a));
-    return new Volume(raid, root, loadMap(raid, root, true), readPins(raid, root), options);
+    const map = loadMap(raid, root, true);
+    const pins = readPins(raid, root, map);
+    const volume = new Volume(raid, root, map, pins.images, options);
+    volume.pinsTorn = pins.torn;
+    return volume;
   }
 
   /** The last committed CP. */
@@ -339,6 +345,14 @@ export class Volume {
    */
   pinBaseImages(): void {
     assert(this.pending === null, 'pin between CPs');
+    if (this.pinsTorn) {
+      // Mounted over a cut in a pin write: slot 3 holds the second image, if any; slot 2 is rewritten
+      // to name the mounted image, so the next mount (after this one's recovery CP) still pins it.
+      this.raid.write([
+        { vbn: SNAPSHOT_CURRENT_SLOT, data: encodeRoot(this.pins[0]!.root, this.blockBytes) },
+      ]);
+      this.pinsTorn = false;
+    }
     if (this.pins.length > 0) return;
     const current: PinnedImage = { root: this.root, vbns: new Set(imageVbns(this.root, this.map)) };
     const previous = this.readPreviousImage();
@@ -588,25 +602,36 @@ function readRoot(raid: RaidGroup, slot: number, rootSlot: boolean): SlotRead {
  * The pinned base images the snapshot slots describe. The pin exists iff slot 2 holds a root: it is
  * written last, so an invalid or unreadable slot 2 is a pin never completed (or cleared).
  */
-function readPins(raid: RaidGroup, current: Root): PinnedImage[] {
+function readPins(
+  raid: RaidGroup,
+  current: Root,
+  currentMap: Uint32Array,
+): { images: PinnedImage[]; torn: boolean } {
   const slot2 = readRoot(raid, SNAPSHOT_CURRENT_SLOT, false);
   const usable = (r: SlotRead): r is Root =>
     isRoot(r) && r.lbaCount === current.lbaCount && r.cpNumber <= current.cpNumber;
   if (!usable(slot2)) {
-    // Blank: no pins (unpinBaseImages clears slot 2 first). Torn or unreadable: a cut fell in a pin
-    // write, and slot 3, written before it, holds a pinned image (pinTransferImages' base, or the
-    // previous image of an unfinished pinBaseImages: pinning it too is only conservative).
-    if (isRoot(slot2) || (slot2 === 'invalid' && isBlank(raid, SNAPSHOT_CURRENT_SLOT))) return [];
+    // Blank: no pins (unpinBaseImages clears slot 2 first).
+    if (isRoot(slot2) || (slot2 === 'invalid' && isBlank(raid, SNAPSHOT_CURRENT_SLOT)))
+      return { images: [], torn: false };
+    // Torn or unreadable: a cut fell in a pin write, after the mounted image committed. Slot 3,
+    // written before slot 2, holds a pinned image (pinTransferImages' base, or the previous image of
+    // an unfinished pinBaseImages); slot 2 was naming the mounted image, or was being cleared once
+    // the mirror confirmed it. Either way the mirror may hold the mounted image: it is pinned too.
     const slot3 = readRoot(raid, SNAPSHOT_PREVIOUS_SLOT, false);
-    const alone = usable(slot3) ? readImage(raid, slot3) : null;
-    return alone ? [alone] : [];
+    const alone = usable(slot3) && slot3.cpNumber !== current.cpNumber ? readImage(raid, slot3) : null;
+    const mounted: PinnedImage = { root: current, vbns: new Set(imageVbns(current, currentMap)) };
+    return { images: alone ? [mounted, alone] : [mounted], torn: true };
   }
   // Slot 3 is written before slot 2 and cleared after it, so with slot 2 valid it belongs to the same
   // pins: the previous image (pinBaseImages), or a transfer's base, older or newer (pinTransferImages).
   const slot3 = readRoot(raid, SNAPSHOT_PREVIOUS_SLOT, false);
   const second = usable(slot3) && slot3.cpNumber !== slot2.cpNumber;
   const images = [slot2, ...(second ? [slot3] : [])];
-  return images.map((root) => readImage(raid, root)).filter((p): p is PinnedImage => p !== null);
+  return {
+    images: images.map((root) => readImage(raid, root)).filter((p): p is PinnedImage => p !== null),
+    torn: false,
+  };
 }
 
 /**

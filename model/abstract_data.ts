@@ -1,8 +1,12 @@
 // The data the protocol implies, on write identities instead of 4 KiB buffers: each write's fate, the
 // image of each committed CP (LBA -> writeId), and what a read, the log file and a promoted mirror must hold.
 //
-// An image maps an LBA to the write id its block holds (write_identity.ts): 0 for never written, -1 for
-// a torn or foreign block; an LBA missing from the map holds 0. Checks return null or a violation message.
+// An image maps an LBA to the content class its block holds (harness/write_contents.ts): the id of the
+// first write that carried those bytes (for fresh data, the write's own id), 0 for the all-zero block
+// (never written, or written with zeros), -1 for a torn or foreign block; an LBA missing from the map
+// holds 0. A write records its class when its data repeats another's; a block of a class may be any
+// write of that class to its LBA, and every check accepts it when one of them would pass (identical
+// contents cannot be told apart). Checks return null or a violation message.
 //
 // The central notion is the cut: a consistent image holds, at every LBA, the latest write to that LBA
 // among some prefix of the accepted writes (positions 1..k). Writes whose fate is open may be missing
@@ -36,7 +40,12 @@ export interface WriteRecord {
   readonly guaranteed: boolean;
   /** Accepted by a strict-sync source not in sync: it may be refused without taking an NVLOG entry. */
   readonly refusable?: boolean;
+  /** Its data's content class when it is not the write's own fresh block: an earlier write's id, or 0 for zeros. */
+  readonly content?: number;
 }
+
+/** The content class a write's block reads as. */
+export const contentOf = (w: WriteRecord): number => w.content ?? w.writeId;
 
 /** When the current (or last) CP started: the step's tick, and the writes accepted before and during it. */
 export interface CpStart {
@@ -89,6 +98,8 @@ export interface AbstractData {
   readonly lastPrimaryCut: CutRange;
   /** Writes accepted before the step in which the last resync began (`guaranteeAcknowledged`). */
   readonly resyncFrom: number;
+  /** Some accepted write repeats contents (`content`): a block may then be one of several writes. */
+  readonly sharedContents?: boolean;
 }
 
 export const EMPTY_IMAGE: Image = new Map();
@@ -130,16 +141,24 @@ export function acceptWrite(
   writeId: number,
   lba: number,
   refusable = false,
+  content: number = writeId,
 ): AbstractData {
   const indexOf = new Map(data.indexOf).set(writeId, data.writes.length);
+  const shared = content !== writeId;
   const record: WriteRecord = {
     writeId,
     lba,
     fate: 'pending',
     guaranteed: false,
     ...(refusable ? { refusable } : {}),
+    ...(shared ? { content } : {}),
   };
-  return { ...data, writes: [...data.writes, record], indexOf };
+  return {
+    ...data,
+    writes: [...data.writes, record],
+    indexOf,
+    ...(shared && !data.sharedContents ? { sharedContents: true } : {}),
+  };
 }
 
 function updateWrite(data: AbstractData, writeId: number, f: (w: WriteRecord) => WriteRecord): AbstractData {
@@ -249,6 +268,31 @@ function positionOf(data: AbstractData, lba: number, writeId: number, limit: num
 }
 
 /**
+ * Every position the block of class `cls` at `lba` may be, ascending (0: never written, for the zero
+ * block), among the first `limit` writes whose positions at `lba` are `positions`; or why it is none.
+ * Without shared contents that is positionOf's one position.
+ */
+function positionsOf(
+  data: AbstractData,
+  lba: number,
+  cls: number,
+  limit: number,
+  positions: readonly number[],
+): number[] | string {
+  if (!data.sharedContents) {
+    const p = positionOf(data, lba, cls, limit);
+    return typeof p === 'string' ? p : [p];
+  }
+  if (cls === -1) return positionOf(data, lba, cls, limit) as string;
+  const out = cls === 0 ? [0] : [];
+  for (const q of positions) if (q <= limit && contentOf(data.writes[q - 1]!) === cls) out.push(q);
+  if (out.length > 0) return out;
+  const i = data.indexOf.get(cls);
+  if (i === undefined || i >= limit) return `LBA ${lba} holds write ${cls}, which was not accepted before`;
+  return `LBA ${lba} holds the data of write ${cls}, which no write to LBA ${lba} carried`;
+}
+
+/**
  * Every prefix length k for which the write at position `p` (0: none) is still the latest among
  * `positions` (one LBA's writes) up to k: until the next write to that LBA that may not be skipped.
  */
@@ -278,15 +322,59 @@ export function cutRange(
   const lbas = new Set([...image.keys(), ...byLba.keys()]);
   let lo = { k: 0, lba: -1 };
   let hi = { k: limit, lba: -1 };
+  // LBAs whose block may be one of several writes (identical contents): each allows a union of ranges.
+  const several: { lba: number; ranges: CutRange[] }[] = [];
   for (const lba of lbas) {
-    const p = positionOf(data, lba, image.get(lba) ?? 0, limit);
-    if (typeof p === 'string') return p;
-    const r = lbaRange(data, byLba.get(lba) ?? [], p, limit, optional);
+    const positions = byLba.get(lba) ?? [];
+    const ps = positionsOf(data, lba, image.get(lba) ?? 0, limit, positions);
+    if (typeof ps === 'string') return ps;
+    if (ps.length > 1) {
+      several.push({ lba, ranges: ps.map((p) => lbaRange(data, positions, p, limit, optional)) });
+      continue;
+    }
+    const r = lbaRange(data, positions, ps[0]!, limit, optional);
     if (r.lo > lo.k) lo = { k: r.lo, lba };
     if (r.hi < hi.k) hi = { k: r.hi, lba };
   }
-  if (lo.k <= hi.k) return { lo: lo.k, hi: hi.k };
-  return mixtureMessage(data, image, lo, hi);
+  if (lo.k > hi.k) return mixtureMessage(data, image, lo, hi);
+  if (several.length === 0) return { lo: lo.k, hi: hi.k };
+  return intersectSeveral(image, { lo: lo.k, hi: hi.k }, several);
+}
+
+/** Disjoint intervals covering `ranges`, ascending: intersections stay as few as the ranges. */
+function merged(ranges: CutRange[]): CutRange[] {
+  const sorted = ranges.slice().sort((a, b) => a.lo - b.lo);
+  const out: CutRange[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && r.lo <= last.hi + 1) out[out.length - 1] = { lo: last.lo, hi: Math.max(last.hi, r.hi) };
+    else out.push(r);
+  }
+  return out;
+}
+
+/**
+ * The cuts that LBAs of several possible writes leave of `range`, as its hull (a later check needs
+ * only the lowest and highest: a hull never raises an alarm a precise set would not).
+ */
+function intersectSeveral(
+  image: Image,
+  range: CutRange,
+  several: readonly { lba: number; ranges: CutRange[] }[],
+): CutRange | string {
+  let cuts: CutRange[] = [range];
+  for (const { lba, ranges } of several) {
+    const next: CutRange[] = [];
+    for (const a of cuts)
+      for (const b of ranges) {
+        const r = { lo: Math.max(a.lo, b.lo), hi: Math.min(a.hi, b.hi) };
+        if (r.lo <= r.hi) next.push(r);
+      }
+    if (next.length === 0)
+      return `a mixture, not a CP image: LBA ${lba} holds the data of write ${image.get(lba) ?? 0}, and no write to it with that data fits a cut the other LBAs allow`;
+    cuts = merged(next);
+  }
+  return { lo: Math.min(...cuts.map((c) => c.lo)), hi: Math.max(...cuts.map((c) => c.hi)) };
 }
 
 function mixtureMessage(
@@ -308,7 +396,11 @@ const ordinal = (k: number): string => `#${k}`;
 /** The image of the first `cut` accepted writes, leaving out those whose outcome is open. */
 export function idealImage(data: AbstractData, cut: number): Image {
   const image = new Map<number, number>();
-  for (const w of data.writes.slice(0, cut)) if (!optionalInCp(w)) image.set(w.lba, w.writeId);
+  for (const w of data.writes.slice(0, cut))
+    if (!optionalInCp(w)) {
+      if (contentOf(w) === 0) image.delete(w.lba);
+      else image.set(w.lba, contentOf(w));
+    }
   return image;
 }
 
@@ -425,10 +517,28 @@ export function checkMirrorEqualsPrimary(primary: Image, mirror: Image): string 
  * image held.
  */
 export function checkRead(data: AbstractData, lba: number, writeId: number): string | null {
+  const positions = positionsByLba(data.writes, data.writes.length).get(lba) ?? [];
+  const ps = positionsOf(data, lba, writeId, data.writes.length, positions);
+  if (typeof ps === 'string') return `read: ${ps}`;
+  // A block of several possible writes passes when one of them would.
+  let first: string | null = null;
+  for (const p of ps) {
+    const m = checkReadAt(data, lba, writeId, p, positions);
+    if (m === null) return null;
+    first ??= m;
+  }
+  return first;
+}
+
+function checkReadAt(
+  data: AbstractData,
+  lba: number,
+  writeId: number,
+  p: number,
+  positions: readonly number[],
+): string | null {
   const from = data.failoverCut ?? 0;
-  const p = positionOf(data, lba, writeId, data.writes.length);
-  if (typeof p === 'string') return `read: ${p}`;
-  const since = (positionsByLba(data.writes, data.writes.length).get(lba) ?? []).filter((q) => q > from);
+  const since = positions.filter((q) => q > from);
   if (data.failoverCut !== null && p <= from) {
     const acked = since.find((q) => data.writes[q - 1]!.fate === 'acked');
     if (acked !== undefined) return missedRead(data, lba, writeId, acked);
@@ -462,9 +572,9 @@ export function checkPromoted(data: AbstractData, image: Image): string | null {
     const last = positions.filter((q) => data.writes[q - 1]!.guaranteed).at(-1);
     if (last === undefined) continue;
     const held = image.get(lba) ?? 0;
-    const p = positionOf(data, lba, held, limit);
-    if (typeof p === 'string') return `after failover: ${p}`;
-    if (p < last) return missingMessage(data, lba, held, last);
+    const ps = positionsOf(data, lba, held, limit, positions);
+    if (typeof ps === 'string') return `after failover: ${ps}`;
+    if (ps[ps.length - 1]! < last) return missingMessage(data, lba, held, last);
   }
   const cut = cutRange(data, image, limit, optionalUnlessAcked);
   return typeof cut === 'string' ? `after failover: ${cut}` : null;
@@ -487,21 +597,42 @@ export function checkLogFile(
   source: NodeId,
   records: readonly LogRecord[],
   mirrorCp: number,
+  classOf: (block: Uint8Array) => number = writeIdOf,
 ): string | null {
   const after = mirrorCutHi(data, mirrorCp);
+  const classes = records.map((r) => classOf(r.data));
   return (
-    checkLogOrder(data, source, records) ??
-    (after === null ? null : checkLogHoldsGuaranteed(data, records, after))
+    checkLogOrder(data, source, records, classes) ??
+    (after === null ? null : checkLogHoldsGuaranteed(data, records, classes, after))
   );
 }
 
-function checkLogOrder(data: AbstractData, source: NodeId, records: readonly LogRecord[]): string | null {
+function checkLogOrder(
+  data: AbstractData,
+  source: NodeId,
+  records: readonly LogRecord[],
+  classes: readonly number[],
+): string | null {
   let lastSeq = -Infinity;
   let lastIndex = -1;
-  for (const r of records) {
+  const byLba = data.sharedContents ? positionsByLba(data.writes, data.writes.length) : null;
+  for (const [k, r] of records.entries()) {
     if (r.source !== source) return `log file of ${source} holds an entry of ${r.source} (seq ${r.seq})`;
     if (r.seq <= lastSeq) return `log file of ${source}: seq ${r.seq} follows seq ${lastSeq}`;
-    const id = writeIdOf(r.data);
+    if (byLba) {
+      // Identical contents: the entry is the earliest write of its class to its LBA after the last
+      // entry's write (the choice that leaves the most room for the entries after it).
+      const cls = classes[k]!;
+      const ps = positionsOf(data, r.lba, cls, data.writes.length, byLba.get(r.lba) ?? []);
+      if (typeof ps === 'string') return `log file of ${source}: seq ${r.seq}: ${ps}`;
+      const p = ps.find((q) => q > 0 && q - 1 > lastIndex);
+      if (p === undefined)
+        return `log file of ${source}: seq ${r.seq} (data of write ${cls}) is out of acceptance order`;
+      lastSeq = r.seq;
+      lastIndex = p - 1;
+      continue;
+    }
+    const id = classes[k]!;
     const i = data.indexOf.get(id);
     if (i === undefined) return `log file of ${source}: seq ${r.seq} holds write ${id}, never accepted`;
     if (data.writes[i]!.lba !== r.lba)
@@ -516,13 +647,16 @@ function checkLogOrder(data: AbstractData, source: NodeId, records: readonly Log
 function checkLogHoldsGuaranteed(
   data: AbstractData,
   records: readonly LogRecord[],
+  classes: readonly number[],
   after: number,
 ): string | null {
-  const held = new Set(records.map((r) => writeIdOf(r.data)));
+  // By content class and LBA: an entry with a write's data at its LBA holds it as far as replay goes.
+  const key = (lba: number, cls: number) => `${lba}:${cls}`;
+  const held = new Set(records.map((r, k) => key(r.lba, classes[k]!)));
   const limit = data.failoverCut ?? data.writes.length;
   for (let i = after; i < limit; i++) {
     const w = data.writes[i]!;
-    if (w.guaranteed && !held.has(w.writeId))
+    if (w.guaranteed && !held.has(key(w.lba, contentOf(w))))
       return `log file misses write ${w.writeId} (LBA ${w.lba}), acknowledged in sync after the mirror's CP`;
   }
   return null;

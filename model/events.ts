@@ -19,14 +19,17 @@ export type Side = 'source' | 'destination';
  *   CP in progress, `torn` tears the last one. RESTART_SOURCE: power is back.
  * - CRASH_DEST / RESTART_DEST: the same for the destination.
  * - DISK_FAIL / LATENT_ERROR / REPLACE_DISK: a disk of one side fails, silently corrupts a block, or is
- *   replaced by a blank spare and rebuilt. The fault atlas keeps within what one RAID-4 group survives:
- *   at most one fault outstanding per side, none while that side is down, and no power cut on a side
- *   with a fault outstanding (a torn or half-written stripe on a degraded group is the write hole).
+ *   replaced by a blank spare and rebuilt. DISK_REPAIRED: the harness saw a latent error gone from its
+ *   disks (the block rewritten: read-repair, scrub, overwrite), or subsumed by its disk's failure. The
+ *   fault atlas keeps each RAID group within its tolerance (the model: at most two faults outstanding
+ *   per side), none while that side is down, and no power cut on a side with a fault outstanding (a
+ *   torn or half-written stripe on a degraded group is the write hole).
  * - FAILOVER: the source is lost for good; the operator asks the destination to promote its mirror
  *   (asked again if a destination crash cut the promotion short, until the target shows it).
  */
 export type EnvironmentEvent =
-  | { readonly type: 'WRITE'; readonly lba: number; readonly writeId: number }
+  /** `content`: the write's data is that content class's (harness/write_contents.ts), not its own fresh block. */
+  | { readonly type: 'WRITE'; readonly lba: number; readonly writeId: number; readonly content?: number }
   | { readonly type: 'READ'; readonly lba: number }
   | { readonly type: 'TICK' }
   | { readonly type: 'PARTITION' }
@@ -38,6 +41,7 @@ export type EnvironmentEvent =
   | { readonly type: 'DISK_FAIL'; readonly side: Side }
   | { readonly type: 'LATENT_ERROR'; readonly side: Side }
   | { readonly type: 'REPLACE_DISK'; readonly side: Side }
+  | { readonly type: 'DISK_REPAIRED'; readonly side: Side }
   | { readonly type: 'FAILOVER' };
 
 /**
@@ -82,6 +86,7 @@ export const ENVIRONMENT_EVENT_TYPES = [
   'DISK_FAIL',
   'LATENT_ERROR',
   'REPLACE_DISK',
+  'DISK_REPAIRED',
   'FAILOVER',
 ] as const satisfies readonly EnvironmentEvent['type'][];
 

@@ -154,7 +154,7 @@ function updateData(state: ModelState, event: ModelEvent, facts: StepFacts): Dat
   switch (event.type) {
     case 'WRITE': {
       const refusable = c.mode === 'strict-sync' && controlStateOf(snapshot).relationship !== 'inSync';
-      return plain(acceptWrite(data, event.writeId, event.lba, refusable));
+      return plain(acceptWrite(data, event.writeId, event.lba, refusable, event.content));
     }
     case 'WRITE_ACKED':
     case 'WRITE_FAILED':

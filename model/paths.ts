@@ -77,7 +77,7 @@ function quiet(snapshot: ModelSnapshot): boolean {
 
 function faulty(snapshot: ModelSnapshot): boolean {
   const f = snapshot.context.faults;
-  return f.source !== 'none' || f.destination !== 'none';
+  return f.source.length > 0 || f.destination.length > 0;
 }
 
 export interface CandidateOptions {
@@ -123,6 +123,7 @@ export function candidateEvents(
       { type: 'DISK_FAIL', side } as const,
       { type: 'LATENT_ERROR', side } as const,
       { type: 'REPLACE_DISK', side } as const,
+      { type: 'DISK_REPAIRED', side } as const,
     ]),
     { type: 'CP_STARTED' },
     { type: 'PRIMARY_CP_COMMITTED', cp: c.primaryCp + 1 },
@@ -137,7 +138,12 @@ export function candidateEvents(
   ];
 }
 
-const DISK_EVENTS: ReadonlySet<string> = new Set(['DISK_FAIL', 'LATENT_ERROR', 'REPLACE_DISK']);
+const DISK_EVENTS: ReadonlySet<string> = new Set([
+  'DISK_FAIL',
+  'LATENT_ERROR',
+  'REPLACE_DISK',
+  'DISK_REPAIRED',
+]);
 
 /**
  * What the graph explores besides the model's own enabling. Disk faults do not interact with the
@@ -148,7 +154,13 @@ const DISK_EVENTS: ReadonlySet<string> = new Set(['DISK_FAIL', 'LATENT_ERROR', '
  * `{ type }` for every event type a state handles and the list leaves out.)
  */
 export function graphExplores(snapshot: ModelSnapshot, event: ModelEvent): boolean {
-  if (faulty(snapshot)) return DISK_EVENTS.has(event.type) || event.type === 'READ' || event.type === 'TICK';
+  // At most one fault per side: a second on the same side (a RAID-DP group's) is left to the harness's
+  // schedules; a fault goes by its disk's replacement or by a repair seen on the disks (a scrub's).
+  if (faulty(snapshot)) {
+    if (event.type === 'DISK_FAIL' || event.type === 'LATENT_ERROR')
+      return snapshot.context.faults[event.side].length === 0;
+    return DISK_EVENTS.has(event.type) || event.type === 'READ' || event.type === 'TICK';
+  }
   return !DISK_EVENTS.has(event.type) || quiet(snapshot);
 }
 

@@ -19,7 +19,7 @@ import { MODES, type ModelPath, modeGraph } from './paths.ts';
 
 /**
  * Paths realised on the reference, per mode, as measured (state paths and transition cover together:
- * 344, 344 and 343 paths). The run is deterministic, so the floor is the measured count itself: a
+ * 346, 346 and 345 paths; a latent error repaired by a scrub, DISK_REPAIRED, is one realised in each). The run is deterministic, so the floor is the measured count itself: a
  * lower count means the model's paths or the reference's timing changed, and which paths stopped
  * being realised (the table's stops) says whether that is a regression before the floor is moved.
  *
@@ -30,7 +30,7 @@ import { MODES, type ModelPath, modeGraph } from './paths.ts';
  * goes out of sync on a perfect link without a partition or a crash. The model allows all of that on
  * purpose (model/statechart.ts); a path through such a state cannot be realised, and is counted.
  */
-const REALISED_FLOOR: Readonly<Record<Mode, number>> = { sync: 30, 'strict-sync': 30, 'semi-sync': 26 };
+const REALISED_FLOOR: Readonly<Record<Mode, number>> = { sync: 31, 'strict-sync': 31, 'semi-sync': 27 };
 
 let paths: ModelPath[] = [];
 

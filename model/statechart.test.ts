@@ -174,16 +174,38 @@ const REFUSED: readonly Refusal[] = [
     event: { type: 'CRASH_SOURCE', midCpWrite: 3 },
   },
   {
-    why: 'a second disk failure on one side (beyond the fault atlas)',
+    why: 'a third disk failure on one side (beyond RAID-DP and the fault atlas)',
     mode: 'sync',
-    before: [{ type: 'DISK_FAIL', side: 'source' }],
+    before: [
+      { type: 'DISK_FAIL', side: 'source' },
+      { type: 'DISK_FAIL', side: 'source' },
+    ],
     event: { type: 'DISK_FAIL', side: 'source' },
   },
   {
-    why: 'a latent error on a degraded side',
+    why: 'a latent error on a side with two faults outstanding',
     mode: 'sync',
-    before: [{ type: 'DISK_FAIL', side: 'destination' }],
+    before: [
+      { type: 'DISK_FAIL', side: 'destination' },
+      { type: 'LATENT_ERROR', side: 'destination' },
+    ],
     event: { type: 'LATENT_ERROR', side: 'destination' },
+  },
+  {
+    why: 'a power cut on a side whose one latent error of two was repaired',
+    mode: 'sync',
+    before: [
+      { type: 'LATENT_ERROR', side: 'source' },
+      { type: 'LATENT_ERROR', side: 'source' },
+      { type: 'DISK_REPAIRED', side: 'source' },
+    ],
+    event: { type: 'CRASH_SOURCE' },
+  },
+  {
+    why: 'a repair on a side without a fault',
+    mode: 'sync',
+    before: [],
+    event: { type: 'DISK_REPAIRED', side: 'destination' },
   },
   {
     why: 'a power cut on a degraded side (the RAID write hole)',
@@ -239,6 +261,19 @@ interface Accepted {
 }
 
 const ACCEPTED: readonly Accepted[] = [
+  {
+    why: 'two faults on one side (a RAID-DP group), each gone again, then a power cut',
+    mode: 'sync',
+    events: [
+      { type: 'DISK_FAIL', side: 'source' },
+      { type: 'LATENT_ERROR', side: 'source' },
+      { type: 'REPLACE_DISK', side: 'source' },
+      { type: 'DISK_REPAIRED', side: 'source' },
+      E('CRASH_SOURCE'),
+    ],
+    source: 'crashed',
+    relationship: 'outOfSync',
+  },
   {
     why: 'an in-sync CP round with a mirrored write',
     mode: 'strict-sync',

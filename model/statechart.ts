@@ -22,7 +22,9 @@
 //   resyncing and in sync need the link up, not the destination; a partition drops what is in flight.
 // - Back in sync means the destination holds everything: every write acknowledged before REL_IN_SYNC
 //   must survive a failover (abstract_data.ts, `guaranteeAcknowledged`).
-// - The fault atlas (events.ts) keeps disk faults and power cuts within what RAID-4 survives.
+// - The fault atlas (events.ts) keeps disk faults and power cuts within what RAID survives: the model
+//   counts a side's outstanding disk faults (at most two, RAID-DP's tolerance) and refuses a power cut
+//   while any is outstanding.
 // - FAILOVER is the operator's request; the destination is `promoted` (and the relationship
 //   failedOver) once the target shows it (REL_FAILED_OVER). A destination crash may cut a promotion
 //   short (the operator asks again) or hit the promoted volume (it restarts promoted).
@@ -54,8 +56,17 @@ export interface PendingWrite {
   readonly mirrored: boolean;
 }
 
-/** The fault atlas keeps at most one outstanding fault per side, within what RAID-4 survives. */
-export type SideFault = 'none' | 'disk-failed' | 'latent-error';
+/** A disk fault outstanding on one side: a failed disk not yet replaced, a latent error not yet repaired. */
+export type SideFault = 'disk-failed' | 'latent-error';
+
+/**
+ * The faults outstanding on one side's RAID groups, oldest first. The fault atlas keeps each group
+ * within its own tolerance; the model bounds a side at two (RAID-DP's) and needs none for a power cut.
+ */
+export type SideFaults = readonly SideFault[];
+
+/** The most disk faults one side may have outstanding (RAID-DP survives two). */
+export const MAX_SIDE_FAULTS = 2;
 
 export interface ModelContext {
   readonly sourceId: NodeId;
@@ -68,7 +79,7 @@ export interface ModelContext {
   readonly pending: readonly PendingWrite[];
   /** Write ids only grow: a write id is never reused. */
   readonly lastWriteId: number;
-  readonly faults: Readonly<Record<Side, SideFault>>;
+  readonly faults: Readonly<Record<Side, SideFaults>>;
   /** The source went down in the middle of a CP and has not restarted since. */
   readonly crashedMidCp: boolean;
   /**
@@ -104,10 +115,27 @@ function answerWrite(context: ModelContext, event: ModelEvent): ModelContext {
   return { ...context, pending: context.pending.filter((w) => w.writeId !== event.writeId) };
 }
 
-function setFault(context: ModelContext, event: ModelEvent, fault: SideFault): ModelContext {
+function addFault(context: ModelContext, event: ModelEvent, fault: SideFault): ModelContext {
   const side = sideOf(event);
-  return side === undefined ? context : { ...context, faults: { ...context.faults, [side]: fault } };
+  if (side === undefined) return context;
+  return { ...context, faults: { ...context.faults, [side]: [...context.faults[side], fault] } };
 }
+
+function removeFault(context: ModelContext, event: ModelEvent, fault: SideFault): ModelContext {
+  const side = sideOf(event);
+  if (side === undefined) return context;
+  const at = context.faults[side].indexOf(fault);
+  if (at < 0) return context;
+  return {
+    ...context,
+    faults: { ...context.faults, [side]: context.faults[side].filter((_, i) => i !== at) },
+  };
+}
+
+const hasFault = ({ context, event }: Args, fault: SideFault): boolean => {
+  const side = sideOf(event);
+  return side !== undefined && context.faults[side].includes(fault);
+};
 
 const ID = 'cpsync';
 
@@ -161,19 +189,17 @@ export const relationshipMachine = setup({
     destCrashedApplying: ({ context }) => context.destCrashedApplying,
     failoverRequested: ({ context }) => context.failoverRequested,
     noMidCpWrite: ({ event }) => event.type === 'CRASH_SOURCE' && event.midCpWrite === undefined,
-    sideFaultFree: ({ context, event }) => {
+    sideBelowMaxFaults: ({ context, event }) => {
       const side = sideOf(event);
-      return side !== undefined && context.faults[side] === 'none';
+      return side !== undefined && context.faults[side].length < MAX_SIDE_FAULTS;
     },
-    sideFaulty: ({ context, event }) => {
-      const side = sideOf(event);
-      return side !== undefined && context.faults[side] !== 'none';
-    },
+    sideHasFailedDisk: (args) => hasFault(args, 'disk-failed'),
+    sideHasLatentError: (args) => hasFault(args, 'latent-error'),
     sideIsSource: ({ event }) => sideOf(event) === 'source',
     sideIsDestination: ({ event }) => sideOf(event) === 'destination',
     /** No disk fault outstanding: a power cut on a degraded RAID group is the write hole (two faults). */
-    sourceDisksHealthy: ({ context }) => context.faults.source === 'none',
-    destDisksHealthy: ({ context }) => context.faults.destination === 'none',
+    sourceDisksHealthy: ({ context }) => context.faults.source.length === 0,
+    destDisksHealthy: ({ context }) => context.faults.destination.length === 0,
     // The other regions, through stateIn.
     sourceUp: not(at('source.crashed')),
     sourceCrashed: at('source.crashed'),
@@ -215,9 +241,11 @@ export const relationshipMachine = setup({
     requestFailover: assign({ failoverRequested: true }),
     // The promoted volume's memory is lost: its pending writes are in doubt, as a source's are.
     crashPromoted: assign({ pending: [] }),
-    failDisk: assign(({ context, event }) => setFault(context, event, 'disk-failed')),
-    corruptBlock: assign(({ context, event }) => setFault(context, event, 'latent-error')),
-    replaceDisk: assign(({ context, event }) => setFault(context, event, 'none')),
+    failDisk: assign(({ context, event }) => addFault(context, event, 'disk-failed')),
+    corruptBlock: assign(({ context, event }) => addFault(context, event, 'latent-error')),
+    // The failed disk is out: its spare is being written, the rest of the group is whole again.
+    replaceDisk: assign(({ context, event }) => removeFault(context, event, 'disk-failed')),
+    repairLatentError: assign(({ context, event }) => removeFault(context, event, 'latent-error')),
     // No state changes, but the event is enabled: `can` needs an action or a target to say so.
     timePasses: () => {},
     serveRead: () => {},
@@ -232,7 +260,7 @@ export const relationshipMachine = setup({
     mirrorCp: 0,
     pending: [],
     lastWriteId: 0,
-    faults: { source: 'none', destination: 'none' },
+    faults: { source: [], destination: [] },
     crashedMidCp: false,
     destCrashedApplying: false,
     failoverRequested: false,
@@ -266,15 +294,18 @@ export const relationshipMachine = setup({
     // A disk fails only on a running side: a power cut may have left stale parity that only the
     // restart's parity resync repairs, and a failed disk before that is a second fault.
     DISK_FAIL: {
-      guard: and(['sideFaultFree', 'sideNodeUp']),
+      guard: and(['sideBelowMaxFaults', 'sideNodeUp']),
       actions: 'failDisk',
     },
     LATENT_ERROR: {
-      guard: and(['sideFaultFree', 'sideNodeUp']),
+      guard: and(['sideBelowMaxFaults', 'sideNodeUp']),
       actions: 'corruptBlock',
     },
     // The rebuild runs on the side's server: it must be up.
-    REPLACE_DISK: { guard: and(['sideFaulty', 'sideNodeUp']), actions: 'replaceDisk' },
+    REPLACE_DISK: { guard: and(['sideHasFailedDisk', 'sideNodeUp']), actions: 'replaceDisk' },
+    // The harness saw a latent error gone from the disks it owns (its block rewritten, or its disk
+    // failed since): whatever the side's state, the repair already happened.
+    DISK_REPAIRED: { guard: 'sideHasLatentError', actions: 'repairLatentError' },
   },
   states: {
     source: {
@@ -608,7 +639,7 @@ export function serializeState(snapshot: ModelSnapshot): string {
     s.relationship,
     `cp${cpOrder}`,
     `p:${mirrored}${unmirrored}`,
-    `f:${c.faults.source[0]}${c.faults.destination[0]}`,
+    `f:${c.faults.source.map((f) => f[0]).join('') || 'n'}${c.faults.destination.map((f) => f[0]).join('') || 'n'}`,
     c.crashedMidCp ? 'midcp' : '',
     c.destCrashedApplying ? 'dst-applying' : '',
     // Without it FAILOVER would lead back to the same graph state, and promotion would go unexplored.

@@ -6,7 +6,7 @@
 import type { History, Image } from '../harness/history.ts';
 import { compareMirror, compareNewlyLive, isEqual } from '../harness/mirror_compare.ts';
 import { MESSAGE_OVERHEAD_BYTES, type NodeId, resyncMetadataBlocks } from '../harness/target.ts';
-import { identify, writeIdOf } from '../harness/write_identity.ts';
+import { DISK_OBLIGATIONS } from './disk_obligations.ts';
 import { OBLIGATIONS } from './obligations.ts';
 
 export type PropertyKind = 'always' | 'eventually' | 'sometimes';
@@ -104,7 +104,8 @@ const noAckedWriteLostAfterFailover: Property = {
     for (let lba = 0; lba < must.length; lba++) {
       if (must[lba] === 0) continue;
       const r = h.instance.clientRead(id, lba);
-      const got = r.ok ? writeIdOf(r.data) : -1;
+      // The latest write to this LBA the block may be (identical contents are not told apart).
+      const got = r.ok ? h.world.contents.latestAt(id, lba, h.world.contents.classOf(r.data)) : -1;
       if (got < must[lba]!)
         return `${id} lba ${lba}: promoted volume holds write ${got}, write ${must[lba]} was acknowledged in sync`;
     }
@@ -123,10 +124,16 @@ const strictSyncNeverAcksUnmirrored: Property = {
     // on its disks, so the check waits until the destination is up again.
     h.deferredAcks.push(...strictAcks);
     if (!h.after.destinationUp || h.deferredAcks.length === 0) return null;
+    const contents = h.world.contents;
     for (const ack of h.deferredAcks.splice(0)) {
       if (h.after.sources[ack.source]!.relationship === 'failed-over') continue;
-      const inLog = h.instance.logFile(ack.source).some((r) => writeIdOf(r.data) === ack.writeId);
-      const inMirror = writeIdOf(h.instance.readMirrorCommitted(ack.source, ack.lba)) >= ack.writeId;
+      // By content class at the write's LBA: an entry or block with its data holds it, as replay goes.
+      const cls = contents.classOfWrite(ack.writeId);
+      const inLog = h.instance
+        .logFile(ack.source)
+        .some((r) => r.lba === ack.lba && contents.classOf(r.data) === cls);
+      const mirrored = contents.classOf(h.instance.readMirrorCommitted(ack.source, ack.lba));
+      const inMirror = contents.latestAt(ack.source, ack.lba, mirrored) >= ack.writeId;
       if (!inLog && !inMirror)
         return `strict-sync write ${ack.writeId} (lba ${ack.lba}) acknowledged, but the destination holds it nowhere`;
     }
@@ -143,7 +150,9 @@ const readsSeeLatestAcked: Property = {
     if (h.action?.kind !== 'read') return null;
     const r = h.world.reads[h.world.reads.length - 1]!;
     if (!r.result.ok) return null;
-    const got = writeIdOf(r.result.data);
+    const cls = h.world.contents.classOf(r.result.data);
+    // The latest write to this LBA the block may be: identical contents pass as the latest of them.
+    const got = cls < 0 ? cls : h.world.contents.latestAt(r.source, r.lba, cls);
     const floor = h.source(r.source).latestAcked[r.lba]!;
     if (got >= 0 && got < floor)
       return `${r.source} lba ${r.lba}: read write ${got}, but write ${floor} was acknowledged`;
@@ -160,10 +169,13 @@ const raidNeverReturnsWrongData: Property = {
     if (h.action?.kind !== 'read') return null;
     const r = h.world.reads[h.world.reads.length - 1]!;
     if (!r.result.ok) return null;
-    const id = identify(r.result.data);
-    if (id.kind === 'garbage') return `${r.source} lba ${r.lba}: read returned a block that is no write`;
-    if (id.kind === 'write' && id.lba !== r.lba)
-      return `${r.source} lba ${r.lba}: read returned write ${id.writeId} of lba ${id.lba}`;
+    const contents = h.world.contents;
+    const cls = contents.classOf(r.result.data);
+    if (cls < 0) return `${r.source} lba ${r.lba}: read returned a block that is no write`;
+    if (!contents.holdsAt(r.source, r.lba, cls)) {
+      const w = h.world.writeRecord(cls);
+      return `${r.source} lba ${r.lba}: read returned the data of write ${cls}${w ? ` of lba ${w.lba}` : ''}, which no write to lba ${r.lba} carried`;
+    }
     return null;
   },
 };
@@ -181,10 +193,12 @@ const logFilesNeverMixSources: Property = {
     if (!due || !h.after.destinationUp) return null;
     for (const id of sources(h)) {
       for (const rec of h.instance.logFile(id)) {
-        const writeId = writeIdOf(rec.data);
-        const w = writeId > 0 ? h.world.writeRecord(writeId) : undefined;
+        // By content class: a block that this source's writes and another's both carried is this one's.
+        const cls = h.world.contents.classOf(rec.data);
+        if (cls >= 0 && h.world.contents.issuedBy(id, cls)) continue;
+        const w = cls > 0 ? h.world.writeRecord(cls) : undefined;
         if (!w) return `${id}'s log file holds a record (seq ${rec.seq}) that is no write of this run`;
-        if (w.source !== id) return `${id}'s log file holds write ${writeId} of ${w.source}`;
+        return `${id}'s log file holds write ${cls} of ${w.source}`;
       }
     }
     return null;
@@ -209,7 +223,10 @@ const resyncIsIncremental: Property = {
       // do differ between the images read, and every LBA written since the older one was read (the
       // mirror may have committed, or a crash undone, what the harness could not see in between).
       const differing = new Set<number>();
-      for (let lba = 0; lba < now.length; lba++) if (now[lba] !== before[lba]) differing.add(lba);
+      // By write, not by content: an LBA that holds the same contents in both images may hold two
+      // writes of them (zeros over never written, A B A), and a target need not compare contents.
+      for (let lba = 0; lba < now.length; lba++)
+        if (now[lba] !== before[lba] || h.world.contents.mayBeSeveral(id, lba, now[lba]!)) differing.add(lba);
       for (const w of h.world.writes.slice(hist.writesAtOutOfSyncImage))
         if (w.source === id) differing.add(w.lba);
       const changed = differing.size;
@@ -381,6 +398,7 @@ export const PROPERTIES: readonly Property[] = [
   readAfterAck,
   degradedRead,
   ...OBLIGATIONS,
+  ...DISK_OBLIGATIONS,
 ];
 
 export const ALWAYS = PROPERTIES.filter((p) => p.kind === 'always');

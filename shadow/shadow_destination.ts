@@ -219,6 +219,14 @@ export class ShadowDestination {
     const m = this.mirror(source!);
     (kind === 'log' ? m.log.group : m.volume.group).replaceAndRebuild(index, spare);
   }
+
+  /** Every mirror's and log file's group scrubbed (rule D3). */
+  scrub(): void {
+    for (const m of this.mirrors.values()) {
+      m.volume.group.scrub();
+      m.log.group.scrub();
+    }
+  }
 }
 
 function groupsOf(

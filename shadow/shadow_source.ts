@@ -177,6 +177,11 @@ export class ShadowSource {
     this.volume.group.replaceAndRebuild(index, spare);
   }
 
+  /** The primary group's scrub (rule D3). */
+  scrub(): void {
+    this.volume.group.scrub();
+  }
+
   /** Admits stalled writes in arrival order while the active half has room (or a CP can free one). */
   private pump(): void {
     while (this.stalled.length > 0) {

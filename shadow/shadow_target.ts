@@ -150,6 +150,11 @@ class ShadowWorld implements TargetInstance {
     else this.sources.get(node)?.replaceDisk(index, spare);
   }
 
+  scrub(node: NodeId): void {
+    if (node === DESTINATION) this.destination?.scrub();
+    else this.sources.get(node)?.scrub();
+  }
+
   observe(): Observation {
     this.remember();
     const sources: Record<NodeId, SourceObservation> = {};

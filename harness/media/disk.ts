@@ -86,6 +86,20 @@ export class Disk {
     });
   }
 
+  /**
+   * The harness inspecting the disk it owns, not a read (nothing counted, a failed disk's blocks too):
+   * does the block at `dbn` match its stored checksum? A never-written block does (factory zeros).
+   */
+  verifies(dbn: number): boolean {
+    const block = this.blocks.get(dbn);
+    return block === undefined || checksum(block.data) === block.sum;
+  }
+
+  /** The harness inspecting the disk: has a block been stored at `dbn` (written, or rotted in place)? */
+  holds(dbn: number): boolean {
+    return this.blocks.has(dbn);
+  }
+
   /** Every later access throws DiskFailed; the RAID layer runs degraded. */
   fail(): void {
     this.failed = true;

@@ -1,0 +1,81 @@
+// Workloads (harness/write_contents.ts, presets.ts smallLogFile): each canary here breaks a rule that
+// only a real workload's data, or a log file that wraps, exposes, and a swarm campaign must catch it.
+// The data canaries' failing schedule holds writes of repeated, zero or near-identical data, and
+// without those patterns the same schedule passes; the log canary's failing schedule has a small log
+// file, and with the default one (which its writes do not wrap) it passes. A failure prints the
+// campaign seed and fast-check's path.
+
+import { describe, expect, it } from 'vitest';
+import { runCampaign } from '../harness/campaign.ts';
+import { modelCheckers } from '../harness/model_checker.ts';
+import { runSchedule } from '../harness/runner.ts';
+import { builtInTarget } from '../harness/targets.ts';
+import type { WorldAction } from '../harness/world.ts';
+
+function caught(name: string, seed: number, runs: number) {
+  const r = runCampaign(builtInTarget(name)!, {
+    runs,
+    seed,
+    maxSteps: 60,
+    swarm: true,
+    version: 'test',
+    checkers: modelCheckers,
+    shrink: false,
+  });
+  const cx = r.counterexample;
+  expect(cx, `${name} not caught in ${r.runs} schedules (campaign seed ${r.seed})`).toBeDefined();
+  const where = `${cx!.property}: ${cx!.message} (campaign seed ${r.seed}; fast-check seed ${cx!.seed}, path ${cx!.path})`;
+  return { cx: cx!, where };
+}
+
+/** The action without its data pattern: fresh data, as before workloads had patterns. */
+function fresh(a: WorldAction): WorldAction {
+  if (a.kind !== 'write' && a.kind !== 'burst') return a;
+  const { data: _data, ...rest } = a;
+  return rest;
+}
+
+describe("a workload's data exposes the bug that mishandles it", () => {
+  for (const c of [
+    // Two blocks that differ only past their first 64 bytes share the canary's fingerprint.
+    { target: 'canary-dedup-weak-fingerprint', patterns: ['near'], seed: 4 },
+    { target: 'canary-zero-write-as-hole', patterns: ['zero', 'repeat', 'near'], seed: 4 },
+  ]) {
+    it(`${c.target} is caught, by a schedule with ${c.patterns.join(' or ')} data`, () => {
+      const target = builtInTarget(c.target)!;
+      const { cx, where } = caught(c.target, c.seed, 200);
+      const { config, seed, actions } = cx.schedule;
+      const patterned = actions.filter(
+        (a) => (a.kind === 'write' || a.kind === 'burst') && a.data && c.patterns.includes(a.data.kind),
+      );
+      expect(patterned.length, where).toBeGreaterThan(0);
+      // The same schedule with fresh data everywhere: the canary passes it.
+      const clean = runSchedule(
+        target,
+        { config, seed, actions: actions.map(fresh) },
+        { checkers: modelCheckers() },
+      );
+      expect(clean.violation, `${where}; with fresh data: ${clean.violation?.message}`).toBeUndefined();
+    });
+  }
+});
+
+describe('a log file that wraps exposes the bug that mishandles the wrap', () => {
+  it('canary-log-trusts-stale-lap is caught, by a schedule whose log file wrapped', () => {
+    const target = builtInTarget('canary-log-trusts-stale-lap')!;
+    const { cx, where } = caught('canary-log-trusts-stale-lap', 3, 200);
+    const { config, seed, actions } = cx.schedule;
+    expect(config.preset.smallLogFile, where).toBe(true);
+    // The same schedule with the default log file, which these writes do not wrap: the canary passes.
+    const { smallLogFile: _small, ...preset } = config.preset;
+    const big = runSchedule(
+      target,
+      { config: { ...config, preset }, seed, actions },
+      { checkers: modelCheckers() },
+    );
+    expect(big.violation, `${where}; with the default log file: ${big.violation?.message}`).toBeUndefined();
+    // And the reference passes it with the small one.
+    const reference = runSchedule(builtInTarget('reference')!, cx.schedule, { checkers: modelCheckers() });
+    expect(reference.violation, `${where}; the reference: ${reference.violation?.message}`).toBeUndefined();
+  });
+});
