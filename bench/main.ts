@@ -6,6 +6,7 @@ import { measureFaultCoverage } from './coverage_bench.ts';
 import { measureCp } from './cp_bench.ts';
 import { measureCanaries, measureThroughput } from './harness_bench.ts';
 import { measureModel } from './model_bench.ts';
+import { measureProtocol } from './protocol_bench.ts';
 import { measureParity } from './raid_bench.ts';
 import { measureScaling, type ScalingRow } from './scaling_bench.ts';
 
@@ -14,6 +15,7 @@ interface Figures {
   cp: ReturnType<typeof measureCp>;
   model: ReturnType<typeof measureModel>;
   harness: ReturnType<typeof measureThroughput>[];
+  protocol: ReturnType<typeof measureProtocol>;
   checking: ReturnType<typeof measureCheckingCost>;
   canaries: ReturnType<typeof measureCanaries>;
   coverage: ReturnType<typeof measureFaultCoverage>;
@@ -26,6 +28,7 @@ async function run(): Promise<Figures> {
     cp: measureCp(),
     model: measureModel(),
     harness: [measureThroughput(false), measureThroughput(true)],
+    protocol: measureProtocol(),
     checking: measureCheckingCost(),
     canaries: measureCanaries(),
     coverage: measureFaultCoverage(),
@@ -64,6 +67,16 @@ function print(f: Figures): void {
     console.log(
       `  ${h.model ? 'model in lockstep   ' : 'properties only     '} ${h.schedulesPerSecond.toFixed(1)} schedules/s, ${Math.round(h.stepsPerSecond).toLocaleString('en-US')} lockstep steps/s, ${Math.round(h.actionsPerSecond).toLocaleString('en-US')} actions/s`,
     );
+  const p = f.protocol;
+  console.log(
+    `the reference through the process-target protocol (cpsync serve-target, a process per node; the same ${p.runs} swarm schedules, model in lockstep, back to back)`,
+  );
+  console.log(
+    `  in process          ${Math.round(p.inProcessStepsPerSecond).toLocaleString('en-US')} lockstep steps/s`,
+  );
+  console.log(
+    `  through the protocol ${Math.round(p.protocolStepsPerSecond).toLocaleString('en-US')} lockstep steps/s   ${p.ratio.toFixed(2)}x in-process speed (aim: at least 0.20x); ${p.roundTripsPerStep.toFixed(1)} round trips a step, ${p.processesStarted} node processes started`,
+  );
   const k = f.checking;
   const perSecond = (x: number): string => `${Math.round(x).toLocaleString('en-US')} steps/s`;
   console.log(

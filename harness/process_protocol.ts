@@ -11,9 +11,11 @@ import { z } from 'zod';
  * Version 2 adds `read-image` and `read-vbns` (many blocks in one request) and `scrub`, and its nodes'
  * replies carry their console (`observation`) after every request that may change it, so the harness
  * sends no `observe`; a version 1 node is read LBA by LBA and observed by `observe`, as before.
+ * Version 3 adds `cutAt` to requests, so that a node may defer its media writes and send many in one
+ * batch while no power cut can fall on them.
  */
-export const PROCESS_PROTOCOL_VERSION = 2;
-export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1, 2];
+export const PROCESS_PROTOCOL_VERSION = 3;
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1, 2, 3];
 
 const count = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 const nodeId = z.string().min(1).max(64);
@@ -61,10 +63,18 @@ export const nodeMediaSchema = z.strictObject({
 
 /** Present on every request when some of the node's disks are failed: their ids. */
 const failed = z.array(z.string()).optional();
+/**
+ * Version 3, present when a power cut is armed on the node: it falls at the node's `cutAt`-th media
+ * write (disk or NVRAM) from the start of this request, which lands whole or torn, and nothing after it
+ * does. Absent, no write of this request is cut. Disks fail between requests only (`failed` names
+ * them), so a write before that one cannot fail: a node may defer such writes and send them in order,
+ * in one `media` batch with a later operation, as long as all are sent before its reply.
+ */
+const cutAt = z.int().min(1).max(Number.MAX_SAFE_INTEGER).optional();
 
 // Harness -> node: requests (each answered by one `reply` or `error` with the same id) ...
 const req = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
-  z.strictObject({ type: z.literal(type), id: count, failed, ...shape });
+  z.strictObject({ type: z.literal(type), id: count, failed, cutAt, ...shape });
 
 export const requestSchema = z.discriminatedUnion('type', [
   req('init', {

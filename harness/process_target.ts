@@ -451,7 +451,14 @@ class ProcessWorld implements TargetInstance {
     if (!p) throw new RangeError(node === DESTINATION ? 'the destination is down' : `source ${node} is down`);
     const id = this.nextId++;
     const failed = this.failedDisks(node);
-    this.send(node, p, { type, id, ...(failed.length ? { failed } : {}), ...args });
+    const cutAt = p.protocol >= 3 && type !== 'init' ? this.media[node]!.power.cutInWrites : null;
+    this.send(node, p, {
+      type,
+      id,
+      ...(failed.length ? { failed } : {}),
+      ...(cutAt !== null ? { cutAt } : {}),
+      ...args,
+    });
     let powerLost = false;
     for (;;) {
       const got = this.pump.nextLine(p.key, this.launch.hangTimeoutMs);

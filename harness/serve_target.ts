@@ -6,7 +6,7 @@
 
 import { readSync, writeSync } from 'node:fs';
 import { Disk } from './media/disk.ts';
-import { DiskFailed, PowerLoss } from './media/errors.ts';
+import { assert, DiskFailed, PowerLoss } from './media/errors.ts';
 import { disksFor } from './media/geometry.ts';
 import { Nvram } from './media/nvram.ts';
 import { Power } from './media/power.ts';
@@ -96,8 +96,11 @@ type Cached = { readonly data: Uint8Array; readonly sum: number };
  * length of one request and fetched ahead in batches: within a request nothing but this node touches
  * its media (the harness fails disks and plants latent errors between requests only), and a read
  * changes nothing on the harness's side, so a block read ahead is the block the node would have read.
- * Writes are not deferred: each goes out as it is made, so a power cut interrupts the wrapped target
- * at the very write it interrupts in process (its effects and console are then what they are there).
+ * Writes a power cut cannot reach are deferred (protocol 3): with no cut armed, or before the write
+ * `cutAt` names, they wait in order and go out with the next batch (a read the cache misses, the write
+ * the cut falls on) or before the reply. The cut write is sent with them, so a power cut interrupts the
+ * wrapped target at the very write it interrupts in process (its effects and console are then what they
+ * are there). A version 2 harness sends no `cutAt`: then each write goes out as it is made.
  */
 class MediaLink {
   /** Ids of the node's disks that the harness says are failed (sent with every request). */
@@ -107,26 +110,46 @@ class MediaLink {
   private blocks = new Map<string, Map<number, Cached>>();
   private stored = new Map<string, Set<number>>();
   private nvram: Uint8Array | null = null;
+  /** Writes made and not yet sent, in order. */
+  private deferred: MediaOp[] = [];
+  /** How many more writes of this request may be deferred: none below protocol 3. */
+  private deferrable = 0;
 
   constructor(private readonly input: LineReader) {}
 
   /** A new request: what the harness may have changed since (latent errors, failures) is re-read. */
-  beginRequest(failed: readonly string[]): void {
+  beginRequest(failed: readonly string[], cutAt: number | undefined, version: number): void {
+    assert(this.deferred.length === 0, 'deferred writes are sent before each reply');
     this.failed = new Set(failed);
     this.blocks = new Map();
     this.stored = new Map();
     this.nvram = null;
+    // Every write before the one the cut falls on lands whole: those may wait.
+    this.deferrable = version < 3 ? 0 : cutAt === undefined ? Number.POSITIVE_INFINITY : cutAt - 1;
   }
 
+  /** Sends the deferred writes: before a reply, whose effects and console follow from them. */
+  flush(): void {
+    if (this.deferred.length > 0) this.batch([]);
+  }
+
+  /** `ops`, after the deferred writes, in one round trip: the results of `ops`. */
   batch(ops: MediaOp[]): MediaResult[] {
-    writeLine({ type: 'media', ops });
+    const all = this.deferred.length > 0 ? [...this.deferred, ...ops] : ops;
+    const skipped = this.deferred.length;
+    this.deferred = [];
+    writeLine({ type: 'media', ops: all });
     const line = this.input.next();
     if (line === null) process.exit(0);
     const m = mediaResultsSchema.safeParse(JSON.parse(line));
     if (!m.success) fatal(`expected a media-result: ${describeIssues(m.error)}`);
-    if (m.data.results.length !== ops.length)
-      fatal(`a media-result of ${m.data.results.length} results for ${ops.length} ops`);
-    return m.data.results;
+    if (m.data.results.length !== all.length)
+      fatal(`a media-result of ${m.data.results.length} results for ${all.length} ops`);
+    // The wrapped target went on past a deferred write; had it failed, its run would differ from one in
+    // process. cutAt says none can: the harness broke its word.
+    for (const r of m.data.results.slice(0, skipped))
+      if (!r.ok) fatal(`a deferred write failed (${r.error}), though cutAt said none could`);
+    return m.data.results.slice(skipped);
   }
 
   read(disk: RemoteDisk, dbn: number): Cached {
@@ -150,10 +173,15 @@ class MediaLink {
   }
 
   write(disk: RemoteDisk, dbn: number, data: Uint8Array, sum: number): void {
-    // The block may be torn or not land at all if this write fails: forget it first.
-    this.blocks.get(disk.id)?.delete(dbn);
     const op: MediaOp = { op: 'write', disk: disk.id, dbn, data: toBase64(data), sum };
-    check(this.batch([op])[0]!, disk.id);
+    if (this.deferrable > 0) {
+      this.deferrable--;
+      this.deferred.push(op);
+    } else {
+      // The block may be torn or not land at all if this write fails: forget it first.
+      this.blocks.get(disk.id)?.delete(dbn);
+      check(this.batch([op])[0]!, disk.id);
+    }
     this.keep(disk.id, dbn, new Uint8Array(data), sum);
     this.stored.get(disk.id)?.add(dbn);
   }
@@ -181,6 +209,12 @@ class MediaLink {
   }
 
   nvramWrite(offset: number, data: Uint8Array): void {
+    if (this.deferrable > 0) {
+      this.deferrable--;
+      this.deferred.push({ op: 'nvram-write', offset, data: toBase64(data) });
+      this.nvram?.set(data, offset);
+      return;
+    }
     // Torn or not, a failed write ends the node: the cache only ever holds what landed.
     const cached = this.nvram;
     this.nvram = null;
@@ -358,7 +392,7 @@ export function serveTarget(target: ConformanceTarget): void {
     const parsed = requestSchema.safeParse(json);
     if (!parsed.success) fatal(`the harness sent a malformed request: ${describeIssues(parsed.error)}`);
     const req = parsed.data;
-    link.beginRequest(req.failed ?? []);
+    link.beginRequest(req.failed ?? [], req.cutAt, req.type === 'init' ? 0 : version);
     let reply: Record<string, unknown>;
     try {
       if (req.type === 'init') {
@@ -371,6 +405,7 @@ export function serveTarget(target: ConformanceTarget): void {
         if (!node) fatal(`the first request must be init, not ${req.type}`);
         reply = answer(node, req);
       }
+      link.flush();
       reply = { ...reply, effects: node ? effectsOf(node) : [] };
       // Protocol 2: the console after every request that may change it, so the harness need not ask.
       if (node && version >= 2 && CHANGES_STATE.has(req.type)) reply.observation = observationOf(node);
@@ -379,6 +414,8 @@ export function serveTarget(target: ConformanceTarget): void {
         // The node is dead: what it produced before the cut, and what its console showed then.
         reply = { powerLost: true, effects: effectsOf(node), observation: observationOf(node) };
       } else {
+        // What the node wrote before it threw landed, in process too.
+        link.flush();
         writeLine({ type: 'error', id: req.id, message: e instanceof Error ? e.message : String(e) });
         continue;
       }

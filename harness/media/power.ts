@@ -22,6 +22,11 @@ export class Power {
     return this.cutAfter !== null;
   }
 
+  /** While a cut is armed: the write, counted from now (1 is the next), at which it falls; else null. */
+  get cutInWrites(): number | null {
+    return this.cutAfter === null ? null : this.cutAfter - this.writes;
+  }
+
   /** Cut power right after media write number `afterWrites` (1-based, counted from now), torn or whole. */
   armCut(afterWrites: number, torn: boolean): void {
     if (!Number.isInteger(afterWrites) || afterWrites < 1)
