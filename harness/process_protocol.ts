@@ -12,7 +12,8 @@ import { z } from 'zod';
  * replies carry their console (`observation`) after every request that may change it, so the harness
  * sends no `observe`; a version 1 node is read LBA by LBA and observed by `observe`, as before.
  * Version 3 adds `cutAt` to requests, so that a node may defer its media writes and send many in one
- * batch while no power cut can fall on them.
+ * batch while no power cut can fall on them, and `mediaEpoch`, so that it may cache its blocks across
+ * requests while the harness changed nothing behind its back.
  */
 export const PROCESS_PROTOCOL_VERSION = 3;
 export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1, 2, 3];
@@ -71,10 +72,17 @@ const failed = z.array(z.string()).optional();
  * in one `media` batch with a later operation, as long as all are sent before its reply.
  */
 const cutAt = z.int().min(1).max(Number.MAX_SAFE_INTEGER).optional();
+/**
+ * Version 3, on every request but `init`: a count the harness raises whenever it changed the node's
+ * media behind its back since the previous request (a disk failed or replaced, a latent error
+ * planted). While it stays the same, what the node read from its media, and what it wrote, is still
+ * there: a node may keep a cache of its blocks across requests.
+ */
+const mediaEpoch = z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
 
 // Harness -> node: requests (each answered by one `reply` or `error` with the same id) ...
 const req = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
-  z.strictObject({ type: z.literal(type), id: count, failed, cutAt, ...shape });
+  z.strictObject({ type: z.literal(type), id: count, failed, cutAt, mediaEpoch, ...shape });
 
 export const requestSchema = z.discriminatedUnion('type', [
   req('init', {

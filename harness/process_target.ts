@@ -129,6 +129,9 @@ interface NodeProcess {
   scrubs: boolean;
   /** The protocol version the node answered `init` with. */
   protocol: number;
+  /** Protocol 3: `mediaEpoch`, and the signature of the media changes it counts (mediaSignature). */
+  mediaEpoch: number;
+  mediaSignature: string;
 }
 
 interface Seen {
@@ -363,7 +366,14 @@ class ProcessWorld implements TargetInstance {
     const key = this.idle.pop() ?? spawn();
     // One spare starts now, so that the next restart does not wait for a program to start up.
     if (this.idle.length === 0) this.idle.push(spawn());
-    this.procs.set(node, { key, describes: false, scrubs: false, protocol: PROCESS_PROTOCOL_VERSION });
+    this.procs.set(node, {
+      key,
+      describes: false,
+      scrubs: false,
+      protocol: PROCESS_PROTOCOL_VERSION,
+      mediaEpoch: 0,
+      mediaSignature: '',
+    });
     const disks = new Map<string, Disk>();
     for (const group of Object.values(this.media[node]!.groups)) for (const d of group) disks.set(d.id, d);
     this.disks.set(node, disks);
@@ -451,12 +461,19 @@ class ProcessWorld implements TargetInstance {
     if (!p) throw new RangeError(node === DESTINATION ? 'the destination is down' : `source ${node} is down`);
     const id = this.nextId++;
     const failed = this.failedDisks(node);
-    const cutAt = p.protocol >= 3 && type !== 'init' ? this.media[node]!.power.cutInWrites : null;
+    const v3 = p.protocol >= 3 && type !== 'init';
+    const cutAt = v3 ? this.media[node]!.power.cutInWrites : null;
+    if (v3) {
+      const signature = this.mediaSignature(node);
+      if (signature !== p.mediaSignature) p.mediaEpoch++;
+      p.mediaSignature = signature;
+    }
     this.send(node, p, {
       type,
       id,
       ...(failed.length ? { failed } : {}),
       ...(cutAt !== null ? { cutAt } : {}),
+      ...(v3 ? { mediaEpoch: p.mediaEpoch } : {}),
       ...args,
     });
     let powerLost = false;
@@ -604,6 +621,14 @@ class ProcessWorld implements TargetInstance {
       case 'stored':
         return { ok: true, dbns: disk.storedDbns() };
     }
+  }
+
+  /** Which disks sit in the node's slots, and how often the harness changed each behind its back. */
+  private mediaSignature(node: NodeId): string {
+    let out = '';
+    for (const group of Object.values(this.media[node]!.groups))
+      for (const d of group) out += `${d.id}:${d.changesBehindServer},`;
+    return out;
   }
 
   private failedDisks(node: NodeId): string[] {

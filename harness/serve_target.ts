@@ -92,10 +92,11 @@ const PREFETCH_ROWS = 8;
 type Cached = { readonly data: Uint8Array; readonly sum: number };
 
 /**
- * The link to the harness: media requests go out and wait for their results. Reads are cached for the
- * length of one request and fetched ahead in batches: within a request nothing but this node touches
- * its media (the harness fails disks and plants latent errors between requests only), and a read
- * changes nothing on the harness's side, so a block read ahead is the block the node would have read.
+ * The link to the harness: media requests go out and wait for their results. Reads are cached and
+ * fetched ahead in batches: within a request nothing but this node touches its media (the harness
+ * fails disks and plants latent errors between requests only), and a read changes nothing on the
+ * harness's side, so a block read ahead is the block the node would have read. The cache lasts one
+ * request, or (protocol 3) as long as the harness's `mediaEpoch` says it changed nothing.
  * Writes a power cut cannot reach are deferred (protocol 3): with no cut armed, or before the write
  * `cutAt` names, they wait in order and go out with the next batch (a read the cache misses, the write
  * the cut falls on) or before the reply. The cut write is sent with them, so a power cut interrupts the
@@ -114,16 +115,24 @@ class MediaLink {
   private deferred: MediaOp[] = [];
   /** How many more writes of this request may be deferred: none below protocol 3. */
   private deferrable = 0;
+  /** The `mediaEpoch` the caches are good for. */
+  private epoch: number | undefined = undefined;
 
   constructor(private readonly input: LineReader) {}
 
-  /** A new request: what the harness may have changed since (latent errors, failures) is re-read. */
-  beginRequest(failed: readonly string[], cutAt: number | undefined, version: number): void {
+  /**
+   * A new request: what the harness may have changed since (latent errors, failures) is re-read, unless
+   * its `mediaEpoch` (protocol 3) says nothing was changed behind this node's back.
+   */
+  beginRequest(failed: readonly string[], cutAt: number | undefined, version: number, epoch?: number): void {
     assert(this.deferred.length === 0, 'deferred writes are sent before each reply');
     this.failed = new Set(failed);
-    this.blocks = new Map();
-    this.stored = new Map();
-    this.nvram = null;
+    if (version < 3 || epoch === undefined || epoch !== this.epoch) {
+      this.blocks = new Map();
+      this.stored = new Map();
+      this.nvram = null;
+    }
+    this.epoch = version < 3 ? undefined : epoch;
     // Every write before the one the cut falls on lands whole: those may wait.
     this.deferrable = version < 3 ? 0 : cutAt === undefined ? Number.POSITIVE_INFINITY : cutAt - 1;
   }
@@ -392,7 +401,7 @@ export function serveTarget(target: ConformanceTarget): void {
     const parsed = requestSchema.safeParse(json);
     if (!parsed.success) fatal(`the harness sent a malformed request: ${describeIssues(parsed.error)}`);
     const req = parsed.data;
-    link.beginRequest(req.failed ?? [], req.cutAt, req.type === 'init' ? 0 : version);
+    link.beginRequest(req.failed ?? [], req.cutAt, req.type === 'init' ? 0 : version, req.mediaEpoch);
     let reply: Record<string, unknown>;
     try {
       if (req.type === 'init') {

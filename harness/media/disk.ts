@@ -31,6 +31,7 @@ export class Disk {
   reads = 0;
   writes = 0;
   private failed = false;
+  private tampered = 0;
   private readonly blocks = new Map<number, StoredBlock>();
   private readonly zero: StoredBlock;
 
@@ -100,9 +101,18 @@ export class Disk {
     return this.blocks.has(dbn);
   }
 
+  /**
+   * Changes made to this disk other than by its server's writes (a failure, a latent error): a server
+   * that caches what it read may keep it while this count stays the same (process targets, protocol 3).
+   */
+  get changesBehindServer(): number {
+    return this.tampered;
+  }
+
   /** Every later access throws DiskFailed; the RAID layer runs degraded. */
   fail(): void {
     this.failed = true;
+    this.tampered++;
   }
 
   /** Silent corruption: flip one byte of the stored block without touching its checksum. */
@@ -113,6 +123,7 @@ export class Disk {
     const at = byteIndex % this.blockBytes;
     data[at] = data[at]! ^ 0xff;
     this.blocks.set(dbn, { data, sum: old.sum });
+    this.tampered++;
   }
 
   /** A deep copy: the same contents and failure state, for replaying a crash from the same media. */
