@@ -220,13 +220,14 @@ describe('failover: the promoted destination', () => {
     const pair = logged(0);
     pair.destination.failover('src0');
     const cp = pair.destination.mirrorCp('src0');
-    // The log file holds 128 records: the 129th write finds it full.
+    // The log file holds 127 records (2 data disks x 128 blocks, each disk's 129th its label: 256 VBNs,
+    // two superblock copies, two VBNs a record): the 128th write finds it full.
     for (let i = 1; i <= 130; i++) pair.destination.clientWrite('src0', i, i % LBA_COUNT, block(i & 0xff));
     pair.collect();
     expect(pair.destinationAnswers.every((a) => a.ok)).toBe(true);
     expect(pair.destinationAnswers.length).toBe(130);
     expect(pair.destination.mirrorCp('src0')).toBe(cp + 1);
-    expect(pair.destination.logRecords('src0').length).toBe(2);
+    expect(pair.destination.logRecords('src0').length).toBe(3);
     expect(pair.destination.clientRead('src0', 130 % LBA_COUNT)).toEqual(block(130));
   });
 
@@ -285,6 +286,66 @@ describe('restart and media', () => {
       [2, block(2)],
     ]);
     expect(pair.destination.mirrorCp('src0')).toBe(0);
+  });
+
+  it('a cut at every media write of a rebuild, mirror or log file, torn or whole: the restart finishes it', () => {
+    /** Writes 1..3 in the mirror's CP 1, writes 4 and 5 only in the log file. */
+    function prepared(): ServerPair {
+      const pair = logged(3);
+      pair.tick(CP_INTERVAL_TICKS);
+      for (let i = 4; i <= 5; i++) {
+        pair.write(i, i, i);
+        pair.deliverAll();
+      }
+      expect(pair.destination.mirrorCp('src0')).toBe(1);
+      return pair;
+    }
+    const whole = (pair: ServerPair) => {
+      expect(pair.destination.mirrorCp('src0')).toBe(1);
+      for (let lba = 0; lba < LBA_COUNT; lba++)
+        expect(pair.destination.readCommitted('src0', lba)).toEqual(block(lba >= 1 && lba <= 3 ? lba : 0));
+      expect(pair.destination.logRecords('src0').map((r) => [r.seq, r.data])).toEqual([
+        [4, block(4)],
+        [5, block(5)],
+      ]);
+    };
+    for (const group of ['mirror:src0', 'log:src0'])
+      for (const torn of [false, true]) {
+        let cuts = 0;
+        for (let k = 1; ; k++) {
+          const pair = prepared();
+          const disks = pair.destinationMedia.groups[group]!;
+          const power = disks[0]!.power;
+          disks[0]!.fail();
+          const spare = new Disk({
+            id: `${group}.spare`,
+            blockCount: disks[0]!.blockCount,
+            blockBytes: BLOCK_BYTES,
+            power,
+          });
+          disks[0] = spare;
+          power.armCut(k, torn);
+          try {
+            pair.destination.replaceDisk(group, 0, spare);
+          } catch (e) {
+            if (!(e instanceof PowerLoss)) throw e;
+          }
+          if (power.isArmed) {
+            // The rebuild took fewer than k writes: every cut inside it was tried.
+            power.disarm();
+            break;
+          }
+          cuts++;
+          power.restore();
+          pair.restartDestination();
+          whole(pair);
+          // The spare holds its blocks: with another disk of the group lost, all still reads back.
+          disks[1]!.fail();
+          pair.restartDestination();
+          whole(pair);
+        }
+        expect(cuts, `${group}: cuts inside the rebuild`).toBeGreaterThan(2);
+      }
   });
 
   it('refuses media without the groups of a source it mirrors', () => {

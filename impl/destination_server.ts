@@ -104,7 +104,10 @@ export class DestinationServer {
     return server;
   }
 
-  /** Restart: parity resync, mount each mirror's newest valid root, recover each log file. */
+  /**
+   * Restart: parity resync (after finishing any rebuild the disks' labels show a cut interrupted),
+   * mount each mirror's newest valid root, recover each log file.
+   */
   static recover(config: DestinationConfig, media: DestinationMedia): DestinationServer {
     const server = new DestinationServer(config);
     for (const m of config.mirrors) {

@@ -14,12 +14,12 @@ import { type AppendOutcome, LogFile, type LogRecord } from './log_file.ts';
 import { assembleRaidGroup, createRaidGroup, type RaidGroup } from './raid.ts';
 
 const BLOCK_BYTES = 512;
-/** 3 data disks x 6 blocks = 18 VBNs: two superblock copies and a ring of 8 records. */
+/** 3 data disks x 6 blocks = 18 VBNs (each disk's 7th block is its label): two superblock copies and a ring of 8 records. */
 const GEOMETRY: RaidGeometry = {
   level: 'raid4',
   dataDisks: 3,
   depthBlocks: 2,
-  blocksPerDisk: 6,
+  blocksPerDisk: 7,
   blockBytes: BLOCK_BYTES,
 };
 const CAPACITY = 8;

@@ -15,8 +15,22 @@
 // resync leaves those stripes alone and a stripe the cut made stale has lost them; (2) a block of a
 // failed disk is reconstructed (or rebuilt) with no checksum left to check it, so a torn block whose
 // disk then fails comes back as its torn bytes. Only writes no committed image uses can be torn or
-// stale, and the write-anywhere volume never reads those. assembleRaidGroup trusts every disk it is
-// given: a spare whose rebuild was cut short must be re-assembled as failed and rebuilt again.
+// stale, and the write-anywhere volume never reads those.
+//
+// Labels and unfinished rebuilds: every disk's last DBN, outside all stripes, holds a label saying it
+// is an in-sync member of its slot. A group is formatted (labels on every present disk, in two passes)
+// just before its first data write, and a spare is labelled only after its rebuild wrote its last
+// block. So when a group is assembled, a disk whose label is blank in a group that some label shows
+// formatted is a spare whose rebuild did not finish (a power cut in it, or a blank disk put in while
+// the server was down): it is read as missing (reads reconstruct it, writes and resync skip it), and
+// resyncParity first rebuilds it again, rewriting every block the spare holds, zero cells too (the cut
+// may have torn one). A re-run onto a complete spare is harmless. The mark is the spare's own missing
+// label, not one written on the survivors first: the spare is in its slot before the rebuild's first
+// write, which a cut may tear, leaving nothing on the survivors to tell a blank spare from a member. A
+// label that fails its checksum (torn, rotten) still shows a labelled member; scrub rewrites it. A
+// group no label shows formatted (a cut inside the format) holds no data yet: every disk is trusted
+// and the next write formats again. Limit (3): a latent error on the still-blank label of a spare
+// whose rebuild was cut makes the spare look labelled; nothing tells it from a member's rotten label.
 
 import { checksum } from '../harness/media/checksum.ts';
 import type { Disk, StoredBlock } from '../harness/media/disk.ts';
@@ -42,6 +56,36 @@ import { cellDbn, makeLayout, type Place, placeVbn, type StripeLayout, stripesHo
  * sealed block afterwards breaks the seal too (with all but 2^-32 odds) and makes it plainly bad.
  */
 const TORN_SEAL = 0x5ea1_7024;
+
+/**
+ * A disk's label, its last block: "an in-sync member of slot k of a group of n disks". 'formatting' is
+ * the first pass of a format, 'member' the second and every later label; a label block that verifies
+ * but says neither for its slot is 'blank' (factory zeros), one that fails its checksum (torn, rotten)
+ * 'unreadable'. A torn label written over factory zeros lands whole: its second half is zeros in both.
+ */
+type LabelState = 'formatting' | 'member';
+type LabelReading = LabelState | 'blank' | 'unreadable';
+
+const LABEL_MAGIC = 0x4c41_4244;
+const LABEL_VERSION = 1;
+const LABEL_STATES: readonly LabelState[] = ['formatting', 'member'];
+
+function encodeLabel(blockBytes: number, slot: number, columns: number, state: LabelState): Uint8Array {
+  const bytes = new Uint8Array(blockBytes);
+  const view = new DataView(bytes.buffer);
+  const words = [LABEL_MAGIC, LABEL_VERSION, slot, columns, 1 + LABEL_STATES.indexOf(state)];
+  for (let i = 0; i < words.length; i++) view.setUint32(4 * i, words[i]!, true);
+  return bytes;
+}
+
+function readLabel(block: StoredBlock, slot: number, columns: number): LabelReading {
+  if (checksum(block.data) !== block.sum) return 'unreadable';
+  const view = new DataView(block.data.buffer, block.data.byteOffset, block.data.byteLength);
+  const word = (i: number) => view.getUint32(4 * i, true);
+  if (word(0) !== LABEL_MAGIC || word(1) !== LABEL_VERSION || word(2) !== slot || word(3) !== columns)
+    return 'blank';
+  return LABEL_STATES[word(4) - 1] ?? 'blank';
+}
 
 /** One lane of one stripe, read lazily. */
 interface Unit extends UnitCells {
@@ -78,8 +122,10 @@ export class ParityGroup implements RaidGroup {
   };
   private readonly layout: StripeLayout;
   private readonly slots: Disk[];
-  /** Slots holding a spare whose rebuild has not finished: read as missing. */
+  /** Slots holding a spare whose rebuild has not finished (its label is still blank): read as missing. */
   private readonly rebuilding = new Set<number>();
+  /** Every member disk carries its label: from now on a disk with a blank label is an unfinished spare. */
+  private formatted = false;
 
   constructor(
     readonly geometry: RaidGeometry,
@@ -91,8 +137,14 @@ export class ParityGroup implements RaidGroup {
     this.tolerance = code.tolerance;
     this.blockBytes = geometry.blockBytes;
     this.layout = makeLayout(code, geometry.depthBlocks, geometry.blocksPerDisk);
+    if (this.layout.stripeCount === 0)
+      throw new ConfigError(
+        `${label}: ${geometry.blocksPerDisk} blocks per disk hold no whole stripe of ` +
+          `${this.layout.stripeDbns} blocks beside the disk's label (its last block)`,
+      );
     this.vbnCount = this.layout.vbnCount;
     this.slots = [...disks];
+    this.readLabels();
   }
 
   get disks(): readonly Disk[] {
@@ -133,16 +185,16 @@ export class ParityGroup implements RaidGroup {
     this.checkSpare(index, spare);
     const lost = new Set([...this.failedDisks(), index]);
     if (lost.size > this.tolerance) this.offline(`rebuild disk ${index}`, [...lost]);
-    const stripes = this.stripesInUse(index);
     this.slots[index] = spare;
     this.rebuilding.add(index);
-    for (const stripe of stripes)
-      for (let lane = 0; lane < this.layout.depthBlocks; lane++) this.rebuildUnit(stripe, lane, index);
-    this.rebuilding.delete(index);
+    this.rebuild(index);
   }
 
   resyncParity(): number {
     this.checkOnline('resync parity');
+    // A rebuild the shutdown interrupted is finished first (its spare's label is still blank): with
+    // the spare read as missing, parity is recomputed only once the spare holds its blocks.
+    for (const index of [...this.rebuilding].sort((a, b) => a - b)) this.rebuild(index);
     let rewritten = 0;
     for (const stripe of this.stripesInUse()) {
       let any = false;
@@ -158,7 +210,7 @@ export class ParityGroup implements RaidGroup {
     let repaired = 0;
     for (const stripe of this.stripesInUse())
       for (let lane = 0; lane < this.layout.depthBlocks; lane++) repaired += this.scrubUnit(stripe, lane);
-    return repaired;
+    return repaired + this.scrubLabels();
   }
 
   // ---- reads -------------------------------------------------------------------------------------
@@ -306,7 +358,31 @@ export class ParityGroup implements RaidGroup {
 
   // ---- rebuild, resync, scrub --------------------------------------------------------------------
 
-  private rebuildUnit(stripe: number, lane: number, index: number): void {
+  /**
+   * Rebuilds slot `index` (read as missing meanwhile) onto the disk now in it, then labels that disk:
+   * the label is its last write, so a cut anywhere before leaves the rebuild to be finished.
+   */
+  private rebuild(index: number): void {
+    const spare = this.slots[index]!;
+    // A spare that failed is a failed disk like any other, replaced by the next spare.
+    if (spare.isFailed) {
+      this.rebuilding.delete(index);
+      return;
+    }
+    // A re-run finds the spare partly written: every block it holds is rewritten, zeros included.
+    const held = new Set(spare.storedDbns());
+    const dbns = [...held];
+    this.slots.forEach((disk, i) => {
+      if (i !== index && !this.isMissing(i)) dbns.push(...disk.storedDbns());
+    });
+    for (const stripe of stripesHolding(this.layout, dbns))
+      for (let lane = 0; lane < this.layout.depthBlocks; lane++) this.rebuildUnit(stripe, lane, index, held);
+    // An unformatted group holds no data: its next write labels every disk, this one included.
+    if (this.formatted) this.writeLabel(index, 'member');
+    this.rebuilding.delete(index);
+  }
+
+  private rebuildUnit(stripe: number, lane: number, index: number, held: ReadonlySet<number>): void {
     const unit = this.openUnit(stripe, lane);
     const targets = Array.from({ length: this.code.rows }, (_, row) => row * this.code.columns + index);
     const rec = reconstruct(this.code, unit, targets);
@@ -316,10 +392,12 @@ export class ParityGroup implements RaidGroup {
     const spare = this.slots[index]!;
     for (const cell of targets) {
       const words = unit.cells[cell]!;
-      // The spare is blank, and a blank block already reads as zeros with a valid checksum.
-      if (isZero(words)) continue;
+      const dbn = cellDbn(this.layout, stripe, lane, cell);
+      // A block the spare never held already reads as zeros with a valid checksum.
+      if (isZero(words) && !held.has(dbn)) continue;
+      if (!this.formatted) this.format();
       const bytes = asBytes(words);
-      spare.write(cellDbn(this.layout, stripe, lane, cell), bytes, checksum(bytes));
+      spare.write(dbn, bytes, checksum(bytes));
       this.stats.blockWrites++;
       this.stats.rebuiltBlocks++;
     }
@@ -359,6 +437,19 @@ export class ParityGroup implements RaidGroup {
       changed = true;
     }
     return changed;
+  }
+
+  /** Rewrites every present member's label that fails its checksum (torn or rotten). */
+  private scrubLabels(): number {
+    const bad = this.slots.flatMap((_, i) =>
+      !this.isMissing(i) && this.labelAt(i) === 'unreadable' ? [i] : [],
+    );
+    if (bad.length === 0) return 0;
+    // Unformatted (a cut inside the format): formatting again rewrites every label.
+    if (!this.formatted) this.format();
+    else for (const i of bad) this.writeLabel(i, 'member');
+    this.stats.repairedBlocks += bad.length;
+    return bad.length;
   }
 
   private scrubUnit(stripe: number, lane: number): number {
@@ -448,11 +539,61 @@ export class ParityGroup implements RaidGroup {
   private writeCell(unit: Unit, cell: number, words: Uint32Array, sum?: number): void {
     const column = cell % this.code.columns;
     if (this.isMissing(column)) return;
+    if (!this.formatted) this.format();
     const bytes = asBytes(words);
     try {
       const dbn = cellDbn(this.layout, unit.stripe, unit.lane, cell);
       this.slots[column]!.write(dbn, bytes, sum ?? checksum(bytes));
       this.stats.blockWrites++;
+    } catch (e) {
+      if (!(e instanceof DiskFailed)) throw e;
+    }
+  }
+
+  // ---- labels ------------------------------------------------------------------------------------
+
+  /**
+   * Assembly: the group is formatted if some label says so; then a slot whose label is blank holds a
+   * spare whose rebuild did not finish. Unformatted, every disk is trusted: no data was written yet.
+   */
+  private readLabels(): void {
+    const readings = this.slots.map((_, i) => this.labelAt(i));
+    this.formatted = readings.includes('member');
+    if (!this.formatted) return;
+    readings.forEach((r, i) => {
+      if (r === 'blank') this.rebuilding.add(i);
+    });
+  }
+
+  /** What slot `index`'s label says; null when its disk is failed. */
+  private labelAt(index: number): LabelReading | null {
+    const disk = this.slots[index]!;
+    if (disk.isFailed) return null;
+    try {
+      return readLabel(disk.read(this.layout.labelDbn), index, this.code.columns);
+    } catch (e) {
+      if (e instanceof DiskFailed) return null;
+      throw e;
+    }
+  }
+
+  /**
+   * Labels every present disk, before the group's first data write: first as 'formatting', then as
+   * 'member'. A cut in the first pass leaves no 'member' label, so the group is still unformatted
+   * (and empty); once one 'member' label is down, every present disk carries a label.
+   */
+  private format(): void {
+    for (const state of ['formatting', 'member'] as const)
+      this.slots.forEach((_, i) => {
+        if (!this.isMissing(i)) this.writeLabel(i, state);
+      });
+    this.formatted = true;
+  }
+
+  private writeLabel(index: number, state: LabelState): void {
+    const bytes = encodeLabel(this.blockBytes, index, this.code.columns, state);
+    try {
+      this.slots[index]!.write(this.layout.labelDbn, bytes, checksum(bytes));
     } catch (e) {
       if (!(e instanceof DiskFailed)) throw e;
     }
@@ -474,11 +615,11 @@ export class ParityGroup implements RaidGroup {
     return this.code.equations.filter((_, i) => affected[i]);
   }
 
-  /** Stripes where some readable disk (other than `except`) stores a block: the rest are all zeros. */
-  private stripesInUse(except = -1): number[] {
+  /** Stripes where some readable disk stores a block: the rest are all zeros. */
+  private stripesInUse(): number[] {
     const dbns: number[] = [];
     this.slots.forEach((disk, i) => {
-      if (i !== except && !this.isMissing(i)) dbns.push(...disk.storedDbns());
+      if (!this.isMissing(i)) dbns.push(...disk.storedDbns());
     });
     return stripesHolding(this.layout, dbns);
   }

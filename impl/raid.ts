@@ -1,7 +1,8 @@
 // The RAID layer's contract and factory: a group of disks presented as a flat array of volume block
 // numbers (VBNs), with RAID-4 (tolerates one lost disk) or RAID-DP (tolerates two). Fault model:
 // whole-disk failures, latent sector errors (checksum mismatch on read), torn writes after a power cut
-// (parity of the stripes being written may be stale until resyncParity runs on the next assembly).
+// (parity of the stripes being written may be stale until resyncParity runs on the next assembly), a
+// power cut during a rebuild (the next assembly knows from the disks' labels and resyncParity finishes it).
 
 import { Disk } from '../harness/media/disk.ts';
 import { ConfigError } from '../harness/media/errors.ts';
@@ -23,11 +24,14 @@ export interface RaidStats {
   blockWrites: number;
   /** Reads served by reconstruction because a disk is failed. */
   degradedReads: number;
-  /** Blocks whose stored checksum did not match and were rewritten from parity. */
+  /** Blocks whose stored checksum did not match and were rewritten from parity (scrub: labels too). */
   repairedBlocks: number;
   fullStripeWrites: number;
   partialStripeWrites: number;
-  /** Blocks written onto spares by replaceAndRebuild (all-zero blocks need no write). */
+  /**
+   * Blocks written onto spares by replaceAndRebuild and by the finish of an interrupted rebuild
+   * (an all-zero block needs no write unless the spare already holds a block there).
+   */
   rebuiltBlocks: number;
   /** Bad blocks scrub found but could not reconstruct (beyond what the stripe's parity can recover). */
   unrepairableBlocks: number;
@@ -56,29 +60,37 @@ export interface RaidGroup {
   read(vbn: number): Uint8Array;
   /** Writes blocks and keeps every touched stripe's parity correct (full-stripe or partial-stripe). */
   write(blocks: readonly VbnBlock[]): void;
-  /** Indices (into `disks`) of the failed disks. */
+  /** Indices (into `disks`) of the disks read as missing: failed, or a spare whose rebuild is unfinished. */
   failedDisks(): number[];
-  /** Puts a blank spare in place of disk `index` and reconstructs every stripe onto it. */
+  /**
+   * Puts a blank spare in place of disk `index`, reconstructs every stripe onto it, then writes its
+   * label (the disk's last block). Until that label is down the spare is read as missing, after a
+   * power cut and re-assembly too.
+   */
   replaceAndRebuild(index: number, spare: Disk): void;
-  /** After an unclean shutdown: recompute the parity of every stripe that holds written blocks. */
+  /**
+   * After an unclean shutdown: finish every rebuild the disks' labels show unfinished, then recompute
+   * the parity of every stripe that holds written blocks; returns how many stripes' parity changed.
+   */
   resyncParity(): number;
-  /** Reads every stored block, repairing latent errors; returns how many were repaired. */
+  /** Reads every stored block and every disk's label, repairing latent errors; returns how many were repaired. */
   scrub(): number;
 }
 
 /**
- * One line for logs, e.g.
- * `RAID-DP (p=5): 3 data + 2 parity disks, depth 1, 9 x 64 B blocks per disk (last 1 unused), 24 VBNs`.
+ * One line for logs, e.g. `RAID-DP (p=5): 3 data + 2 parity disks, depth 1, 9 x 64 B blocks per disk
+ * (the last its label), 24 VBNs`; blocks between the last whole stripe and the label are unused.
  */
 export function describeGeometry(geometry: RaidGeometry): string {
   const code = codeFor(geometry);
   const layout = makeLayout(code, geometry.depthBlocks, geometry.blocksPerDisk);
   const parity = code.columns - code.dataColumns;
-  const unused = geometry.blocksPerDisk - layout.stripeCount * layout.stripeDbns;
-  const tail = unused > 0 ? ` (last ${unused} unused)` : '';
+  const unused = layout.labelDbn - layout.stripeCount * layout.stripeDbns;
+  const tail = unused > 0 ? `${unused} unused, then ` : '';
   return (
     `${code.name}: ${code.dataColumns} data + ${parity} parity disks, depth ${geometry.depthBlocks}, ` +
-    `${geometry.blocksPerDisk} x ${geometry.blockBytes} B blocks per disk${tail}, ${layout.vbnCount} VBNs`
+    `${geometry.blocksPerDisk} x ${geometry.blockBytes} B blocks per disk (${tail}the last its label), ` +
+    `${layout.vbnCount} VBNs`
   );
 }
 
@@ -104,7 +116,9 @@ export function createRaidGroup(
 
 /**
  * A group over existing disks, in `disks` order (data, row parity, diagonal parity): how a server
- * re-mounts its media after a crash. Call resyncParity next if the shutdown was not clean.
+ * re-mounts its media after a crash. Each disk's label says whether it is an in-sync member: a spare
+ * whose rebuild did not finish is read as missing. Call resyncParity next if the shutdown was not
+ * clean: it finishes such a rebuild first.
  */
 export function assembleRaidGroup(geometry: RaidGeometry, disks: readonly Disk[]): RaidGroup {
   const needed = disksFor(geometry);

@@ -1,9 +1,11 @@
 // Tests of the source server on its own and with the destination (impl/server_kit.ts): client requests
 // and their LBA range, acknowledgements per mode (the semi-sync lag bound), misrouted messages, fencing
 // by a promoted destination, the resync transfer that never lands on the mirror's committed root slot,
-// timeouts, back-pressure and restart.
+// timeouts, back-pressure and restart (a rebuild a power cut interrupts included).
 
 import { describe, expect, it } from 'vitest';
+import { Disk } from '../harness/media/disk.ts';
+import { PowerLoss } from '../harness/media/errors.ts';
 import {
   ACK_TIMEOUT_TICKS,
   block,
@@ -545,6 +547,57 @@ describe('restart', () => {
     pair.deliverAll();
     expect(pair.lastSentBySource('log-entry')).toMatchObject({ seq: 4, lba: 4 });
     expect(pair.destination.logRecords('src0').map((r) => r.seq)).toEqual([4]);
+  });
+});
+
+describe('a rebuild of a primary disk that a power cut interrupts', () => {
+  it('is finished by the recovery at every cut, torn or whole, whichever disk: every LBA reads back', () => {
+    const slots = Array.from({ length: new ServerPair().sourceMedia.disks.length }, (_, i) => i);
+    for (const slot of slots)
+      for (const torn of [false, true]) {
+        let cuts = 0;
+        for (let k = 1; ; k++) {
+          // Writes 1..12 committed (LBAs 1..12), then the disk in `slot` fails and is replaced.
+          const pair = new ServerPair();
+          afterWrites(pair, 12);
+          pair.tick(CP_INTERVAL_TICKS);
+          const cp = pair.source.committedCp;
+          expect(pair.source.pendingWrites).toBe(0);
+          const disks = pair.sourceMedia.disks;
+          const power = disks[slot]!.power;
+          disks[slot]!.fail();
+          const spare = new Disk({
+            id: 'spare',
+            blockCount: disks[slot]!.blockCount,
+            blockBytes: disks[slot]!.blockBytes,
+            power,
+          });
+          disks[slot] = spare;
+          power.armCut(k, torn);
+          try {
+            pair.source.replaceDisk(slot, spare);
+          } catch (e) {
+            if (!(e instanceof PowerLoss)) throw e;
+          }
+          if (power.isArmed) {
+            power.disarm();
+            break;
+          }
+          cuts++;
+          power.restore();
+          // Twice: the second time with another disk lost, so the spare's blocks are read too.
+          for (const lost of [null, (slot + 1) % disks.length]) {
+            if (lost !== null) disks[lost]!.fail();
+            pair.restartSource();
+            expect(pair.source.committedCp, `slot ${slot}, cut after write ${k}`).toBeGreaterThan(cp);
+            for (let lba = 0; lba < LBA_COUNT; lba++)
+              expect(pair.source.readCommitted(lba), `LBA ${lba}`).toEqual(
+                block(lba >= 1 && lba <= 12 ? lba : 0),
+              );
+          }
+        }
+        expect(cuts).toBeGreaterThan(2);
+      }
   });
 });
 

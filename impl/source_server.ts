@@ -137,9 +137,10 @@ export class SourceServer {
   }
 
   /**
-   * Restart after a power cut: parity resync (a cut may have left a stripe's parity stale), mount the
-   * newest valid root, pin the images the mirror may hold, replay the NVLOG entries after the root's
-   * coveredSeq, commit them in a recovery CP, clear the NVLOG, and ask the destination where it stands.
+   * Restart after a power cut: parity resync (a cut may have left a stripe's parity stale; a rebuild
+   * the cut interrupted, which the disks' labels show, is finished first), mount the newest valid
+   * root, pin the images the mirror may hold, replay the NVLOG entries after the root's coveredSeq,
+   * commit them in a recovery CP, clear the NVLOG, and ask the destination where it stands.
    */
   static recover(config: SourceConfig, media: SourceMedia): SourceServer {
     const raid = assembleRaidGroup(config.geometry, media.disks);

@@ -1,5 +1,6 @@
 // Stripe layout shared by RAID-4 and RAID-DP: where a VBN lives (disk, DBN) and which DBNs form a
-// stripe. Fault model: none here (pure arithmetic); blocks past the last whole stripe are never used.
+// stripe. Fault model: none here (pure arithmetic). The last block of every disk is its label
+// (parity_group.ts), outside every stripe; blocks between the last whole stripe and it are never used.
 //
 // A stripe spans `rows * depthBlocks` consecutive DBNs on every disk. Its DBNs are split into
 // `depthBlocks` lanes; each lane is one unit of the parity code (rows x disks cells, one block each),
@@ -19,6 +20,8 @@ export interface StripeLayout {
   readonly unitCells: number;
   readonly vbnsPerStripe: number;
   readonly vbnCount: number;
+  /** The DBN of each disk's label: its last block, past every stripe. */
+  readonly labelDbn: number;
 }
 
 /** Where one block of a stripe lives. `cell` is its index within its unit: row * columns + column. */
@@ -36,7 +39,8 @@ export function makeLayout(
   blocksPerDisk: number,
 ): StripeLayout {
   const stripeDbns = shape.rows * depthBlocks;
-  const stripeCount = Math.floor(blocksPerDisk / stripeDbns);
+  const labelDbn = blocksPerDisk - 1;
+  const stripeCount = Math.floor(labelDbn / stripeDbns);
   const vbnsPerStripe = shape.dataColumns * stripeDbns;
   return {
     ...shape,
@@ -46,6 +50,7 @@ export function makeLayout(
     unitCells: shape.rows * shape.columns,
     vbnsPerStripe,
     vbnCount: stripeCount * vbnsPerStripe,
+    labelDbn,
   };
 }
 
