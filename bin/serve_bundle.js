@@ -9,6 +9,7 @@
 // Fault model: a cache that is missing, half written, stale or unwritable costs a rebuild or the slow
 // road (null), never a wrong program; a concurrent start builds its own copy and renames it into place.
 
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,9 @@ export async function loadServeBundle() {
   } catch {
     return null;
   }
-  const key = `${esbuild.version}-${process.version}`;
+  // Per checkout too: two working trees may share one node_modules (a symlink, a workspace).
+  const tree = createHash('sha256').update(ROOT).digest('hex').slice(0, 12);
+  const key = `${tree}-${esbuild.version}-${process.version}`;
   for (const dir of [join(ROOT, 'node_modules', '.cache', 'cpsync'), join(tmpdir(), 'cpsync-cache')]) {
     const bundle = join(dir, `serve-target-${key}.mjs`);
     const manifest = `${bundle}.inputs.json`;

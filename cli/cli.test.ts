@@ -138,7 +138,7 @@ describe('cpsync crash-points', () => {
   });
 
   it('names the kinds when given another, and exits 2', async () => {
-    expect(await main(['crash-points', '--kind', 'rebuild'])).toBe(2);
+    expect(await main(['crash-points', '--kind', 'rebuild-everything'])).toBe(2);
     expect(errors()).toContain('--kind must be one of source-cp, cp-sync-apply');
   });
 });

@@ -28,6 +28,21 @@ describe('crash points', () => {
       expect(p.result.violation, `cut after write ${p.afterWrites} of the ${kind}`).toBeUndefined();
   });
 
+  it('catches a source that labels its spare before rebuilding it, at a cut inside the rebuild', () => {
+    const r = crashPoints(builtInTarget('canary-labels-spare-first')!, {
+      prefix: PREFIX,
+      kind: 'rebuild',
+      checkers: modelCheckers,
+    });
+    expect(r.operation, 'no rebuild followed the prefix').not.toBeNull();
+    // The label is the canary's first write: a cut after it and before the last block leaves a spare
+    // the restart trusts half-written. A cut after the whole rebuild is harmless.
+    const failed = r.points.filter((p) => !p.result.ok);
+    expect(failed.length, 'caught at some cut').toBeGreaterThan(0);
+    expect(failed[0]!.result.violation!.property).toBe('model-refinement');
+    expect(r.points.at(-1)!.result.ok).toBe(true);
+  });
+
   it('catches a destination that writes the root first, at the writes between root and blocks', () => {
     const r = crashPoints(builtInTarget('canary-root-first')!, {
       prefix: PREFIX,

@@ -21,6 +21,7 @@ export const OPERATION_KINDS = [
   'log-append',
   'resync-transfer',
   'failover-replay',
+  'rebuild',
 ] as const;
 
 export type OperationKind = (typeof OPERATION_KINDS)[number];
@@ -54,7 +55,8 @@ export interface CrashPointsResult {
 /**
  * What follows the prefix so that an operation of `kind` happens: for a CP, writes and time; for a
  * resync, a partition long enough to time out, a write to carry, the heal; for a failover's replay,
- * writes, the source lost, the failover.
+ * writes, the source lost, the failover; for a rebuild, writes committed in a CP, then a disk of the
+ * source's primary failed and replaced (the rebuild onto the spare runs inside replace-disk).
  */
 export function continuation(kind: OperationKind, source: NodeId, prefix: Schedule): WorldAction[] {
   const spec = specOf(prefix.config);
@@ -78,12 +80,21 @@ export function continuation(kind: OperationKind, source: NodeId, prefix: Schedu
       ];
     case 'failover-replay':
       return [write(0), write(1), tick(2), { kind: 'crash', node: source }, { kind: 'failover', source }];
+    case 'rebuild':
+      return [
+        write(0),
+        write(1),
+        write(2),
+        tick(cp),
+        { kind: 'fail-disk', node: source, group: 'primary', index: 0 },
+        { kind: 'replace-disk', node: source, group: 'primary', index: 0 },
+      ];
   }
 }
 
 /** The node that does an operation of `kind` for `source`'s relationship. */
 function nodeOf(kind: OperationKind, source: NodeId): NodeId {
-  return kind === 'source-cp' ? source : DESTINATION;
+  return kind === 'source-cp' || kind === 'rebuild' ? source : DESTINATION;
 }
 
 /** Is this step (of the continuation) the operation, by what the harness saw? */
@@ -102,6 +113,8 @@ function isOperation(kind: OperationKind, source: NodeId, h: History, writes: nu
       return a.mirrorCp === b.mirrorCp && h.action?.kind === 'tick';
     case 'failover-replay':
       return h.action?.kind === 'failover';
+    case 'rebuild':
+      return h.action?.kind === 'replace-disk' && h.action.node === source;
   }
 }
 
@@ -161,7 +174,12 @@ export function crashPoints(target: ConformanceTarget, o: CrashPointsOptions): C
   for (let k = 1; k <= probe.found.writes; k++)
     for (const torn of tears) {
       const crash: WorldAction = { kind: 'crash', node, afterWrites: k, torn };
-      const schedule: Schedule = { ...o.prefix, actions: mergeTicks([...before, crash, ...after]) };
+      // A rebuild's cut rides on its replace-disk, which arms it for the rebuild's writes alone.
+      const cut =
+        o.kind === 'rebuild' && after[0]?.kind === 'replace-disk'
+          ? [{ ...after[0], cutAfterWrites: k, torn }, ...after.slice(1)]
+          : [crash, ...after];
+      const schedule: Schedule = { ...o.prefix, actions: mergeTicks([...before, ...cut]) };
       const result = runSchedule(target, schedule, {
         checkers: o.checkers?.() ?? [],
         ...(o.livenessTicks === undefined ? {} : { livenessTicks: o.livenessTicks }),

@@ -37,6 +37,7 @@ export const FAULT_CLASSES = [
   'disk-failure',
   'latent-error',
   'disk-replaced',
+  'rebuild-interrupted',
   'read-while-degraded',
   'double-failure-raid-dp',
   'read-while-doubly-degraded',
@@ -85,6 +86,12 @@ export function stepClasses(h: History): FaultClass[] {
   faults.latentErrors();
   if (faults.repairedLatentErrors > 0) out.push('latent-error-repaired');
   const dstLost = h.before.destinationUp && !h.after.destinationUp;
+  // Power went in the middle of a rebuild (the cut replace-disk armed fell inside it, rule D2).
+  if (h.action?.kind === 'replace-disk' && h.action.cutAfterWrites !== undefined) {
+    const node = h.action.node;
+    const lost = node === DESTINATION ? dstLost : h.before.sources[node]?.up && !h.after.sources[node]?.up;
+    if (lost) out.push('rebuild-interrupted');
+  }
   // A node that had a disk fault loses power again: the fault was known gone (the atlas allows no
   // power cut while one is outstanding).
   for (const [id, b] of Object.entries(h.before.sources))

@@ -118,7 +118,7 @@ export function mixArb(): fc.Arbitrary<Mix> {
     failover: w(10),
     messageFault: w(8),
     slowLink: w(4),
-    scenario: w(30),
+    scenario: w(40),
     burst: w(4),
     clock: w(4),
     scrub: w(3),
@@ -419,14 +419,40 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
       { kind: 'crash', node: dst ? 'dst' : s, afterWrites: k, torn },
     ]);
   // A disk fails, time passes (reads and CPs on the degraded group), and it is replaced. Half the
-  // time a source's primary, and the read is that source's: served by the degraded group.
+  // time a source's primary, and the read is that source's: served by the degraded group. One time in
+  // three power goes in the middle of the rebuild (rule D2), and the node comes back.
   const degraded = fc
-    .tuple(fc.oneof(primaryDisk, disk), source, lba, ticks(1, 12))
-    .map(([d, s, l, t]): WorldAction[] => [
+    .tuple(
+      fc.oneof(primaryDisk, disk),
+      source,
+      lba,
+      ticks(1, 12),
+      fc.oneof(
+        { weight: 2, arbitrary: fc.constant(null) },
+        fc.record({ cutAfterWrites: fc.integer({ min: 1, max: 3 }), torn: fc.boolean() }),
+      ),
+    )
+    .map(([d, s, l, t, cut]): WorldAction[] => [
       { kind: 'fail-disk', ...d },
       { kind: 'read', source: d.group === 'primary' ? d.node : s, lba: l },
       { kind: 'tick', ticks: t },
-      { kind: 'replace-disk', ...d },
+      ...(cut === null
+        ? [{ kind: 'replace-disk' as const, ...d }]
+        : [
+            { kind: 'replace-disk' as const, ...d, ...cut },
+            { kind: 'restart' as const, node: d.node },
+          ]),
+    ]);
+  // Data on a source's primary, committed; one of its disks fails and power goes in the middle of the
+  // rebuild onto the spare (rule D2: the restart must finish it, never take the spare's blocks as data).
+  const rebuildCut = fc
+    .tuple(primaryDisk, fc.integer({ min: 1, max: 3 }), fc.boolean())
+    .map(([d, k, torn]): WorldAction[] => [
+      { kind: 'burst', source: d.node, from: 0, count: 12, stride: 1 },
+      { kind: 'tick', ticks: spec.cpIntervalTicks + 2 },
+      { kind: 'fail-disk', ...d },
+      { kind: 'replace-disk', ...d, cutAfterWrites: k, torn },
+      { kind: 'restart', node: d.node },
     ]);
   // Writes acknowledged in sync, then the source is lost for good: now, or in the middle of its
   // work (a CP, an NVLOG append), when the log file's replay matters most.
@@ -516,8 +542,9 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
   // Weights measured to lift each situation over 5% of swarm schedules: the resync crash most (its
   // cut misses the resync's few writes about half the time, and a disk fault on the node refuses it).
   return fc.oneof(
-    { weight: 9, arbitrary: crashInResync },
+    { weight: 12, arbitrary: crashInResync },
     { weight: 1, arbitrary: degraded },
+    { weight: 3, arbitrary: rebuildCut },
     { weight: 3, arbitrary: failover },
     ...(dpGroups.length > 0 ? [{ weight: 7, arbitrary: doubleFailure }] : []),
     { weight: 2, arbitrary: scrubbed },

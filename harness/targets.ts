@@ -162,6 +162,13 @@ export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
     { logTrustsStaleLap: true },
     'fail',
   ),
+  // Exposed by a power cut in the middle of a rebuild (rule D2): the restart takes the spare for data.
+  referenceTarget(
+    'canary-labels-spare-first',
+    'D2: a source labels a spare an in-sync member of its primary before rebuilding onto it',
+    { labelSpareFirst: true },
+    'fail',
+  ),
   referenceTarget(
     'canary-root-first',
     "C2 (crash ordering): the destination writes a CP sync's root before the blocks it points to",

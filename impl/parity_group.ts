@@ -181,12 +181,14 @@ export class ParityGroup implements RaidGroup {
       this.writeStripe(stripe, stripes.get(stripe)!);
   }
 
-  replaceAndRebuild(index: number, spare: Disk): void {
+  replaceAndRebuild(index: number, spare: Disk, options: { readonly unsafeLabelFirst?: boolean } = {}): void {
     this.checkSpare(index, spare);
     const lost = new Set([...this.failedDisks(), index]);
     if (lost.size > this.tolerance) this.offline(`rebuild disk ${index}`, [...lost]);
     this.slots[index] = spare;
     this.rebuilding.add(index);
+    // CANARY (D2): the spare labelled a member first; a cut in the rebuild leaves it trusted half-written.
+    if (options.unsafeLabelFirst && this.formatted) this.writeLabel(index, 'member');
     this.rebuild(index);
   }
 

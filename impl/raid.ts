@@ -67,7 +67,11 @@ export interface RaidGroup {
    * label (the disk's last block). Until that label is down the spare is read as missing, after a
    * power cut and re-assembly too.
    */
-  replaceAndRebuild(index: number, spare: Disk): void;
+  /**
+   * `unsafeLabelFirst` is a deliberate bug for a canary: the spare is labelled an in-sync member before
+   * its blocks are rebuilt, so a power cut in the rebuild leaves a half-written spare taken for data.
+   */
+  replaceAndRebuild(index: number, spare: Disk, options?: { readonly unsafeLabelFirst?: boolean }): void;
   /**
    * After an unclean shutdown: finish every rebuild the disks' labels show unfinished, then recompute
    * the parity of every stripe that holds written blocks; returns how many stripes' parity changed.

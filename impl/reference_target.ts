@@ -81,6 +81,8 @@ export interface Variation {
   // Disks (rules D1-D3 of harness/target.ts).
   /** D3: a scrub reads nothing and repairs nothing. */
   readonly scrubRepairsNothing?: boolean;
+  /** D2: a source labels a spare an in-sync member of its primary before rebuilding onto it. */
+  readonly labelSpareFirst?: boolean;
 }
 
 export function referenceTarget(
@@ -323,6 +325,7 @@ class ReferenceWorld implements TargetInstance {
       unsafeResyncSendsWholeVolume: this.variation.resyncSendsWholeVolume === true,
       unsafeReadsFail: this.variation.readsFail === true,
       unsafeSpuriousOutOfSync: this.variation.spuriousOutOfSync === true,
+      unsafeLabelSpareFirst: this.variation.labelSpareFirst === true,
       unsafeNvlogFullFailsWrites: this.variation.nvlogFullFailsWrites === true,
       unsafeNoCpOnFullHalf: this.variation.noCpOnFullHalf === true,
       unsafeTimeoutNeverFires: this.variation.timeoutNeverFires === true,

@@ -41,6 +41,8 @@ export interface SourceConfig {
   readonly unsafeReadsFail?: boolean;
   /** Deliberate bug for canary targets (rule L1): in sync, goes out of sync every 7th tick, no fault needed. */
   readonly unsafeSpuriousOutOfSync?: boolean;
+  /** Deliberate bug for canary targets (rule D2): a spare is labelled in sync before it is rebuilt. */
+  readonly unsafeLabelSpareFirst?: boolean;
   /** Deliberate bug for canary targets (rule N1): with both NVLOG halves full, a write fails instead of stalling. */
   readonly unsafeNvlogFullFailsWrites?: boolean;
   /** Deliberate bug for canary targets (rule T2): a write finding the active half full starts no CP. */
@@ -249,7 +251,9 @@ export class SourceServer {
 
   replaceDisk(index: number, spare: Disk): void {
     this.media.disks[index] = spare;
-    this.raid.replaceAndRebuild(index, spare);
+    this.raid.replaceAndRebuild(index, spare, {
+      unsafeLabelFirst: this.config.unsafeLabelSpareFirst === true,
+    });
   }
 
   /** The primary group's scrub: every latent error found is rewritten from parity. */

@@ -71,6 +71,7 @@ describe('deviating targets', () => {
       'canary-dedup-weak-fingerprint',
       'canary-zero-write-as-hole',
       'canary-log-trusts-stale-lap',
+      'canary-labels-spare-first',
       'canary-root-first',
     ]);
     for (const t of DEVIATING_TARGETS) {
