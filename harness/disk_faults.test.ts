@@ -5,7 +5,7 @@
 // A failure names the schedule (or the campaign seed and fast-check path) that replays it.
 
 import { describe, expect, it } from 'vitest';
-import { runCampaign } from './campaign.ts';
+import { caughtBySwarm } from './caught_kit.ts';
 import { modelCheckers } from './model_checker.ts';
 import { runSchedule } from './runner.ts';
 import type { Schedule } from './schedule.ts';
@@ -102,38 +102,16 @@ describe('a latent error known gone', () => {
   });
 
   it('a swarm campaign catches the scrub that repairs nothing', () => {
-    const r = runCampaign(builtInTarget('canary-scrub-repairs-nothing')!, {
-      runs: 60,
-      seed: 3,
-      maxSteps: 60,
-      swarm: true,
-      version: 'test',
-      checkers: modelCheckers,
-      shrink: false,
-    });
-    const cx = r.counterexample;
-    expect(cx, `not caught in ${r.runs} schedules (campaign seed ${r.seed})`).toBeDefined();
-    const where = `${cx!.property}: ${cx!.message} (campaign seed ${r.seed}; fast-check seed ${cx!.seed}, path ${cx!.path})`;
-    expect(cx!.property, where).toBe('scrub-repairs-latent-errors');
+    const { cx, where } = caughtBySwarm('canary-scrub-repairs-nothing', 3, 60);
+    expect(cx.property, where).toBe('scrub-repairs-latent-errors');
   });
 });
 
 describe('a rebuild a power cut interrupts', () => {
   it('a swarm campaign catches the source that labels its spare before rebuilding it (rule D2)', () => {
-    const r = runCampaign(builtInTarget('canary-labels-spare-first')!, {
-      runs: 60,
-      seed: 3,
-      maxSteps: 60,
-      swarm: true,
-      version: 'test',
-      checkers: modelCheckers,
-      shrink: false,
-    });
-    const cx = r.counterexample;
-    expect(cx, `not caught in ${r.runs} schedules (campaign seed ${r.seed})`).toBeDefined();
-    const where = `${cx!.property}: ${cx!.message} (campaign seed ${r.seed}; fast-check seed ${cx!.seed}, path ${cx!.path})`;
+    const { cx, where } = caughtBySwarm('canary-labels-spare-first', 3, 60);
     // Caught after the cut rebuild: the schedule armed one, and without it the same schedule passes.
-    const cut = cx!.schedule.actions.findIndex(
+    const cut = cx.schedule.actions.findIndex(
       (a) => a.kind === 'replace-disk' && a.cutAfterWrites !== undefined,
     );
     expect(cut, where).toBeGreaterThanOrEqual(0);
@@ -141,9 +119,9 @@ describe('a rebuild a power cut interrupts', () => {
       cutAfterWrites: _k,
       torn: _t,
       ...whole
-    } = cx!.schedule.actions[cut] as Extract<WorldAction, { kind: 'replace-disk' }>;
-    const actions = cx!.schedule.actions.map((a, i) => (i === cut ? whole : a));
-    const uncut = run('canary-labels-spare-first', { ...cx!.schedule, actions });
+    } = cx.schedule.actions[cut] as Extract<WorldAction, { kind: 'replace-disk' }>;
+    const actions = cx.schedule.actions.map((a, i) => (i === cut ? whole : a));
+    const uncut = run('canary-labels-spare-first', { ...cx.schedule, actions });
     expect(uncut.r.violation, `${where}; with the rebuild uncut: ${uncut.where}`).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@
 // is what exposed the bug. A failure prints the campaign seed and fast-check's path.
 
 import { describe, expect, it } from 'vitest';
-import { runCampaign } from '../harness/campaign.ts';
+import { caughtBySwarm } from '../harness/caught_kit.ts';
 import { modelCheckers } from '../harness/model_checker.ts';
 import { runSchedule } from '../harness/runner.ts';
 import type { MessageFault } from '../harness/sim_network.ts';
@@ -32,19 +32,8 @@ describe('a fault of one message exposes the bug it is aimed at', () => {
   for (const c of CASES) {
     it(`${c.target} is caught, by a schedule with a ${c.faults.join(' or ')} message`, () => {
       const target = builtInTarget(c.target)!;
-      const r = runCampaign(target, {
-        runs: 400,
-        seed: c.seed,
-        maxSteps: 60,
-        swarm: true,
-        version: 'test',
-        checkers: modelCheckers,
-        shrink: false,
-      });
-      const cx = r.counterexample;
-      expect(cx, `not caught in ${r.runs} schedules (campaign seed ${r.seed})`).toBeDefined();
-      const where = `${cx!.property}: ${cx!.message} (campaign seed ${r.seed}; fast-check seed ${cx!.seed}, path ${cx!.path})`;
-      const { config, seed, actions } = cx!.schedule;
+      const { cx, where } = caughtBySwarm(c.target, c.seed, 400);
+      const { config, seed, actions } = cx.schedule;
       const aimed = (a: (typeof actions)[number]) =>
         a.kind === 'message-fault' && c.faults.includes(a.fault.kind);
       const rates = c.linkRates && config.linkFaults !== undefined;

@@ -5,7 +5,7 @@
 // campaign seed and fast-check's path.
 
 import { describe, expect, it } from 'vitest';
-import { runCampaign } from '../harness/campaign.ts';
+import { caughtBySwarm } from '../harness/caught_kit.ts';
 import { modelCheckers } from '../harness/model_checker.ts';
 import { runSchedule } from '../harness/runner.ts';
 import { builtInTarget } from '../harness/targets.ts';
@@ -16,19 +16,8 @@ const timeFault = (a: WorldAction) => a.kind === 'pause' || a.kind === 'drift';
 describe('a paused or drifting clock exposes the bug it is aimed at', () => {
   it("canary-timers-on-peer-clock (a source timed by the destination's clock) is caught, by a schedule with a time fault", () => {
     const target = builtInTarget('canary-timers-on-peer-clock')!;
-    const r = runCampaign(target, {
-      runs: 400,
-      seed: 7,
-      maxSteps: 60,
-      swarm: true,
-      version: 'test',
-      checkers: modelCheckers,
-      shrink: false,
-    });
-    const cx = r.counterexample;
-    expect(cx, `not caught in ${r.runs} schedules (campaign seed ${r.seed})`).toBeDefined();
-    const where = `${cx!.property}: ${cx!.message} (campaign seed ${r.seed}; fast-check seed ${cx!.seed}, path ${cx!.path})`;
-    const { config, seed, actions } = cx!.schedule;
+    const { cx, where } = caughtBySwarm('canary-timers-on-peer-clock', 7, 400);
+    const { config, seed, actions } = cx.schedule;
     expect(actions.some(timeFault), where).toBe(true);
     // The same schedule with every clock running: the canary passes it, as the reference does.
     const without = { config, seed, actions: actions.filter((a) => !timeFault(a)) };

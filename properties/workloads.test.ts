@@ -6,27 +6,11 @@
 // campaign seed and fast-check's path.
 
 import { describe, expect, it } from 'vitest';
-import { runCampaign } from '../harness/campaign.ts';
+import { caughtBySwarm } from '../harness/caught_kit.ts';
 import { modelCheckers } from '../harness/model_checker.ts';
 import { runSchedule } from '../harness/runner.ts';
 import { builtInTarget } from '../harness/targets.ts';
 import type { WorldAction } from '../harness/world.ts';
-
-function caught(name: string, seed: number, runs: number) {
-  const r = runCampaign(builtInTarget(name)!, {
-    runs,
-    seed,
-    maxSteps: 60,
-    swarm: true,
-    version: 'test',
-    checkers: modelCheckers,
-    shrink: false,
-  });
-  const cx = r.counterexample;
-  expect(cx, `${name} not caught in ${r.runs} schedules (campaign seed ${r.seed})`).toBeDefined();
-  const where = `${cx!.property}: ${cx!.message} (campaign seed ${r.seed}; fast-check seed ${cx!.seed}, path ${cx!.path})`;
-  return { cx: cx!, where };
-}
 
 /** The action without its data pattern: fresh data, as before workloads had patterns. */
 function fresh(a: WorldAction): WorldAction {
@@ -43,7 +27,7 @@ describe("a workload's data exposes the bug that mishandles it", () => {
   ]) {
     it(`${c.target} is caught, by a schedule with ${c.patterns.join(' or ')} data`, () => {
       const target = builtInTarget(c.target)!;
-      const { cx, where } = caught(c.target, c.seed, 200);
+      const { cx, where } = caughtBySwarm(c.target, c.seed, 200);
       const { config, seed, actions } = cx.schedule;
       const patterned = actions.filter(
         (a) => (a.kind === 'write' || a.kind === 'burst') && a.data && c.patterns.includes(a.data.kind),
@@ -68,7 +52,7 @@ describe('a log file that wraps exposes the bug that mishandles the wrap', () =>
     // that the small log file, not the writes alone, exposed the bug.
     let controlled = 0;
     for (let campaignSeed = 1; campaignSeed <= 8 && controlled === 0; campaignSeed++) {
-      const { cx, where } = caught('canary-log-trusts-stale-lap', campaignSeed, 200);
+      const { cx, where } = caughtBySwarm('canary-log-trusts-stale-lap', campaignSeed, 200);
       const { config, seed, actions } = cx.schedule;
       expect(config.preset.smallLogFile, where).toBe(true);
       // The reference passes it.
