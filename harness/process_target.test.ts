@@ -22,6 +22,8 @@ import { builtInTarget } from './targets.ts';
 import { World } from './world.ts';
 
 const SERVE = 'node bin/cpsync.js serve-target';
+// serve-target checks its own replies against the schema too (the children inherit the environment).
+process.env.CPSYNC_SERVE_CHECK = '1';
 const started: ProcessConformanceTarget[] = [];
 
 function proc(command: string, hangTimeoutMs = 30_000, transcript = false): ProcessConformanceTarget {

@@ -12,6 +12,8 @@ import { type ProcessConformanceTarget, processTarget } from './process_target.t
 import { builtInTarget } from './targets.ts';
 
 const SERVE = 'node bin/cpsync.js serve-target';
+// serve-target checks its own replies against the schema too (the children inherit the environment).
+process.env.CPSYNC_SERVE_CHECK = '1';
 const started: ProcessConformanceTarget[] = [];
 
 function proc(command: string): ProcessConformanceTarget {
