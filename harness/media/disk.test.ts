@@ -109,6 +109,20 @@ describe('Disk', () => {
   });
 });
 
+describe('changes behind the server', () => {
+  it("counts a failure and each latent error, not the server's own writes", () => {
+    const disk = new Disk({ id: 'd', blockCount: 4, blockBytes: 16 });
+    const data = new Uint8Array(16).fill(7);
+    disk.write(1, data, checksum(data));
+    expect(disk.changesBehindServer).toBe(0);
+    disk.plantLatentError(1);
+    disk.plantLatentError(2);
+    expect(disk.changesBehindServer).toBe(2);
+    disk.fail();
+    expect(disk.changesBehindServer).toBe(3);
+  });
+});
+
 describe('Power', () => {
   it('counts writes and cuts after the k-th from now, torn or whole', () => {
     const power = new Power();
@@ -128,6 +142,20 @@ describe('Power', () => {
     power.armCut(1, true);
     expect(() => write()).toThrow(PowerLoss);
     expect(landings.at(-1)).toBe('torn');
+  });
+
+  it('says at which write from now an armed cut falls (what a process target is told as cutAt)', () => {
+    const power = new Power();
+    expect(power.cutInWrites).toBeNull();
+    power.write(() => {});
+    power.armCut(3, false);
+    expect(power.cutInWrites).toBe(3);
+    power.write(() => {});
+    expect(power.cutInWrites).toBe(2);
+    power.write(() => {});
+    expect(power.cutInWrites).toBe(1);
+    expect(() => power.write(() => {})).toThrow(PowerLoss);
+    expect(power.cutInWrites).toBeNull();
   });
 
   it('disarms, cuts now, and refuses a cut that is not after some write', () => {
