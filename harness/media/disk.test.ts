@@ -111,8 +111,8 @@ describe('Disk', () => {
 
 describe('changes behind the server', () => {
   it("counts a failure and each latent error, not the server's own writes", () => {
-    const disk = new Disk({ id: 'd', blockCount: 4, blockBytes: 16 });
-    const data = new Uint8Array(16).fill(7);
+    const disk = new Disk({ id: 'd', blockCount: 4, blockBytes: 64 });
+    const data = new Uint8Array(64).fill(7);
     disk.write(1, data, checksum(data));
     expect(disk.changesBehindServer).toBe(0);
     disk.plantLatentError(1);
