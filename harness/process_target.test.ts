@@ -18,7 +18,7 @@ import {
 import { type ProcessConformanceTarget, processTarget } from './process_target.ts';
 import { runSchedule } from './runner.ts';
 import type { Schedule } from './schedule.ts';
-import { builtInTarget } from './targets.ts';
+import { ALL_NAMED_TARGETS, builtInTarget } from './targets.ts';
 import { World } from './world.ts';
 
 const SERVE = 'node bin/cpsync.js serve-target';
@@ -58,6 +58,35 @@ describe('targets served as processes match their in-process runs', () => {
     }, 240_000);
   }
 });
+
+// Deeper, by a flag (a few minutes): every named target's campaign, shrinking included, through
+// serve-target and in process, as `cpsync check --seed 7 --runs 400 --swarm` runs it.
+describe.runIf(process.env.CPSYNC_DEEP_PROCESS === '1')(
+  'every named target served as a process (CPSYNC_DEEP_PROCESS=1)',
+  () => {
+    for (const target of ALL_NAMED_TARGETS) {
+      it(`${target.name}: the same verdict, counts and shrunk counterexample`, () => {
+        const options = {
+          runs: 400,
+          seed: 7,
+          maxSteps: 60,
+          swarm: true,
+          version: 'test',
+          checkers: modelCheckers,
+        };
+        const inProcess = runCampaign(target, options);
+        const asProcess = runCampaign(proc(`${SERVE} ${target.name}`), options);
+        expect([asProcess.runs, asProcess.observedSteps]).toEqual([inProcess.runs, inProcess.observedSteps]);
+        expect(asProcess.counterexample === undefined).toBe(inProcess.counterexample === undefined);
+        // The target's name stands in messages and traces: the process target's is its command.
+        const named = (cx: NonNullable<typeof inProcess.counterexample>) =>
+          JSON.parse(JSON.stringify(comparable(cx)).replaceAll(`cmd:${SERVE} ${target.name}`, target.name));
+        if (inProcess.counterexample && asProcess.counterexample)
+          expect(named(asProcess.counterexample)).toEqual(named(inProcess.counterexample));
+      }, 900_000);
+    }
+  },
+);
 
 const FIXTURE = 'python3 harness/test_fixtures/bad_node.py';
 const TINY: Schedule = {
