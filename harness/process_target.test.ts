@@ -64,7 +64,9 @@ describe('targets served as processes match their in-process runs', () => {
 describe.runIf(process.env.CPSYNC_DEEP_PROCESS === '1')(
   'every named target served as a process (CPSYNC_DEEP_PROCESS=1)',
   () => {
-    for (const target of ALL_NAMED_TARGETS) {
+    // canary-timers-on-peer-clock times its sources by the destination's clock, which it reads across
+    // nodes in one process; served one node per process it cannot, and fails otherwise (earlier).
+    for (const target of ALL_NAMED_TARGETS.filter((t) => t.name !== 'canary-timers-on-peer-clock')) {
       it(`${target.name}: the same verdict, counts and shrunk counterexample`, () => {
         const options = {
           runs: 400,
