@@ -1,7 +1,8 @@
 // Tests of the destination server: its log-entry intake (an entry whose data does not match the checksum
 // the source's NVLOG gave it is neither logged nor acknowledged, even inside an intact frame), who may
 // speak for a relationship, CP syncs (applied root last, duplicates confirmed, another base refused),
-// the promoted volume (rejects its old source, serves writes, runs its own CPs), restart and disks, and
+// the promoted volume (rejects its old source, serves writes, runs its own CPs), restart and disks (a cut
+// between a CP sync's root and its log truncation finished at restart), scrub counts, and
 // the canaries' deliberate bugs, each shown doing what it says.
 
 import { describe, expect, it } from 'vitest';
@@ -11,6 +12,8 @@ import { InvariantViolation, PowerLoss } from '../harness/media/errors.ts';
 import { smallWorld } from '../harness/presets.ts';
 import { World } from '../harness/world.ts';
 import { DestinationServer } from './destination_server.ts';
+import { LogFile } from './log_file.ts';
+import { assembleRaidGroup } from './raid.ts';
 import { referenceTarget } from './reference_target.ts';
 import {
   BLOCK_BYTES,
@@ -497,5 +500,292 @@ describe('the canaries’ destinations really do what their bug says', () => {
       { kind: 'cp-confirm', source: 'src0', cpNumber: 1 },
     ]);
     expect(fresh.pair.destination.mirrorCp('src0')).toBe(1);
+  });
+});
+
+describe('CP sync checks, media writes and the canaries’ edges', () => {
+  /** The pair with writes 1..3 logged and CP 1 applied at the destination; the sync that made it. */
+  function atCp1(options: PairOptions = {}): { pair: ServerPair; sync: Message } {
+    const pair = logged(3, options);
+    pair.tick(CP_INTERVAL_TICKS, false);
+    const sync = pair.toDestination.find((m) => m.kind === 'cp-sync')!;
+    pair.toDestination = [];
+    expect(sendToDestination(pair, sync)).toEqual([{ kind: 'cp-confirm', source: 'src0', cpNumber: 1 }]);
+    expect(pair.destination.mirrorCp('src0')).toBe(1);
+    return { pair, sync };
+  }
+
+  const powerOf = (pair: ServerPair) => pair.destinationMedia.groups['mirror:src0']![0]!.power;
+
+  it('a duplicate CP sync writes nothing to media, even armed for a cut at the next write', () => {
+    const { pair, sync } = atCp1();
+    pair.write(4, 4, 4);
+    pair.deliverAll();
+    const power = powerOf(pair);
+    power.armCut(1, false);
+    expect(sendToDestination(pair, sync)).toEqual([{ kind: 'cp-confirm', source: 'src0', cpNumber: 1 }]);
+    expect(power.isArmed).toBe(true);
+    power.disarm();
+    expect(pair.destination.logRecords('src0').map((r) => r.seq)).toEqual([4]);
+  });
+
+  it('the hello floor refuses a newer CP at or below the hello, but confirms again the CP the mirror has', () => {
+    const { pair, sync } = atCp1();
+    // The source says hello from CP 2 (it committed CP 2; its sync was lost): the mirror says CP 1.
+    expect(
+      sendToDestination(pair, { kind: 'hello', source: 'src0', lastCommittedCp: 2, helloSeq: 1 }),
+    ).toMatchObject([{ kind: 'hello-reply', lastCommittedCp: 1, helloCp: 2 }]);
+    // A copy of CP 1, the mirror's own CP: a duplicate, confirmed again whatever the hello said.
+    expect(sendToDestination(pair, sync)).toEqual([{ kind: 'cp-confirm', source: 'src0', cpNumber: 1 }]);
+    // A CP 2 sync on base 1 sent before that hello: refused, unconfirmed.
+    const two = { ...sync, cpNumber: 2, baseCp: 1 } as Message;
+    expect(sendToDestination(pair, two)).toEqual([]);
+    expect(pair.destination.mirrorCp('src0')).toBe(1);
+    // A lower hello later does not lower the floor.
+    sendToDestination(pair, { kind: 'hello', source: 'src0', lastCommittedCp: 1, helloSeq: 2 });
+    expect(sendToDestination(pair, two)).toEqual([]);
+    expect(pair.destination.mirrorCp('src0')).toBe(1);
+  });
+
+  it('stale CP sync canary: a CP sync numbered 0 is still only confirmed', () => {
+    const { pair } = atCp1({ destination: { unsafeApplyStaleCpSync: true } });
+    const zero: Message = {
+      kind: 'cp-sync',
+      source: 'src0',
+      cpNumber: 0,
+      baseCp: 0,
+      coveredSeq: 0,
+      resync: false,
+      updates: [],
+    };
+    expect(sendToDestination(pair, zero)).toEqual([{ kind: 'cp-confirm', source: 'src0', cpNumber: 0 }]);
+    expect(pair.destination.mirrorCp('src0')).toBe(1);
+  });
+
+  it('stale CP sync canary: its check of the root it applied names what failed', () => {
+    const { pair, sync } = atCp1({ destination: { unsafeApplyStaleCpSync: true } });
+    pair.write(4, 1, 44);
+    pair.deliverAll();
+    pair.tick(CP_INTERVAL_TICKS);
+    expect(pair.destination.mirrorCp('src0')).toBe(2);
+    expect(() => pair.destination.receive('src0', sync)).toThrow(
+      new InvariantViolation('destination: the applied root is the CP that was sent'),
+    );
+  });
+
+  it('root first writes each block of the CP sync once, as the reference does, in another order', () => {
+    const writes = (options: PairOptions) => {
+      const pair = logged(3, options);
+      pair.tick(CP_INTERVAL_TICKS, false);
+      const sync = pair.toDestination.find((m) => m.kind === 'cp-sync')!;
+      const power = powerOf(pair);
+      const before = power.writes;
+      expect(sendToDestination(pair, sync)).toEqual([{ kind: 'cp-confirm', source: 'src0', cpNumber: 1 }]);
+      for (let lba = 1; lba <= 3; lba++)
+        expect(pair.destination.readCommitted('src0', lba)).toEqual(block(lba));
+      return power.writes - before;
+    };
+    const reference = writes({});
+    expect(reference).toBeGreaterThan(0);
+    expect(writes({ destination: { unsafeRootFirst: true } })).toBe(reference);
+  });
+});
+
+describe('apply by DBN: the canary’s edges', () => {
+  const syncOf = (updates: { vbn: number; data: Uint8Array }[]): Message => ({
+    kind: 'cp-sync',
+    source: 'src0',
+    cpNumber: 1,
+    baseCp: 0,
+    coveredSeq: 0,
+    resync: false,
+    updates,
+  });
+
+  it('skips a block whose disk block number lies past the disk’s end, writing nothing', () => {
+    const pair0 = new ServerPair();
+    // One data disk of depth 1: a VBN's disk block number is the VBN itself, on disk 0.
+    const sourceGeometry = { ...pair0.sourceSpec.primary, dataDisks: 1, depthBlocks: 1 };
+    const pair = new ServerPair({
+      destination: { unsafeApplyByDbn: { sourceGeometry: { src0: sourceGeometry } } },
+    });
+    const disks = pair.destinationMedia.groups['mirror:src0']!;
+    const end = disks[0]!.blockCount;
+    const power = disks[0]!.power;
+    const before = power.writes;
+    expect(sendToDestination(pair, syncOf([{ vbn: end, data: block(9) }]))).toEqual([
+      { kind: 'cp-confirm', source: 'src0', cpNumber: 1 },
+    ]);
+    expect(power.writes).toBe(before);
+    expect(pair.destination.mirrorCp('src0')).toBe(0);
+    // The last block of the disk is written.
+    sendToDestination(pair, syncOf([{ vbn: end - 1, data: block(9) }]));
+    expect(power.writes).toBe(before + 1);
+    expect(disks[0]!.read(end - 1).data).toEqual(block(9));
+  });
+
+  it('keeps its old image in memory when the blocks it wrote leave no root to mount', () => {
+    const pair0 = new ServerPair();
+    // The mirror's own geometry: VBNs 0 and 1, both root slots, land where the mirror keeps them.
+    const pair = new ServerPair({
+      destination: { unsafeApplyByDbn: { sourceGeometry: { src0: pair0.sourceSpec.mirror } } },
+    });
+    const garbage = block(0xee);
+    expect(
+      sendToDestination(
+        pair,
+        syncOf([
+          { vbn: 0, data: garbage },
+          { vbn: 1, data: garbage },
+        ]),
+      ),
+    ).toEqual([{ kind: 'cp-confirm', source: 'src0', cpNumber: 1 }]);
+    expect(pair.destination.mirrorCp('src0')).toBe(0);
+    expect(pair.destination.readCommitted('src0', 1)).toEqual(block(0));
+    // A restart finds no root at all.
+    expect(() => pair.restartDestination()).toThrow(/no valid root/);
+  });
+});
+
+describe('the log file, scrub and the stale-lap canary', () => {
+  it('formats each log file with the name of its source', () => {
+    const pair = logged(1);
+    const logGroup = assembleRaidGroup(pair.sourceSpec.logFile, pair.destinationMedia.groups['log:src0']!);
+    expect(LogFile.recover(logGroup).source).toBe('src0');
+  });
+
+  it('scrub counts the latent errors it repaired in the mirror and the log file, and finds none after', () => {
+    const pair = logged(3);
+    pair.tick(CP_INTERVAL_TICKS);
+    pair.write(4, 4, 4);
+    pair.deliverAll();
+    expect(pair.destination.scrub()).toBe(0);
+    /** `count` latent errors on the group's first disk, each in another stripe (depth 1), none on its label. */
+    const plant = (group: string, count: number) => {
+      const disk = pair.destinationMedia.groups[group]![0]!;
+      const dbns = disk.storedDbns().filter((dbn) => dbn < disk.blockCount - 1);
+      expect(dbns.length).toBeGreaterThanOrEqual(count);
+      for (const dbn of dbns.slice(0, count)) disk.plantLatentError(dbn);
+    };
+    plant('mirror:src0', 1);
+    plant('log:src0', 2);
+    expect(pair.destination.scrub()).toBe(3);
+    expect(pair.destination.scrub()).toBe(0);
+    expect(pair.destination.readCommitted('src0', 1)).toEqual(block(1));
+    expect(pair.destination.logRecords('src0').map((r) => [r.seq, r.data])).toEqual([[4, block(4)]]);
+  });
+
+  it('a promoted volume whose log file wrapped restarts with its last writes; the canary replays an earlier lap too', () => {
+    const run = (options: PairOptions) => {
+      const pair = logged(0, options);
+      pair.destination.failover('src0');
+      // 127 records fill the log file; the 128th write makes room with a CP and lands in slot 0.
+      for (let i = 1; i <= 130; i++) pair.destination.clientWrite('src0', i, i % LBA_COUNT, block(i));
+      pair.collect();
+      expect(pair.destinationAnswers.every((a) => a.ok)).toBe(true);
+      pair.restartDestination();
+      return pair;
+    };
+    const reference = run({});
+    expect(reference.destination.logRecords('src0').map((r) => r.seq)).toEqual([128, 129, 130]);
+    for (let lba = 0; lba < LBA_COUNT; lba++) {
+      const last = lba + LBA_COUNT * Math.floor((130 - lba) / LBA_COUNT);
+      expect(reference.destination.clientRead('src0', lba)).toEqual(block(last));
+    }
+    // The canary takes the records of the earlier lap after seq 130 for seqs 131 and on, and replays them.
+    const canary = run({ destination: { unsafeLogTrustsStaleLap: true } });
+    expect(canary.destination.logRecords('src0').length).toBeGreaterThan(3);
+    expect(canary.destination.clientRead('src0', 2)).toEqual(block(114));
+  });
+});
+
+describe('a cut between a CP sync’s root and its log truncation', () => {
+  /**
+   * Writes 1..3 logged, write 4's entry lost on the way: the source resyncs, and its transfer (CP 1 on
+   * base 0) covers seq 4, which the log file never received. Returned undelivered.
+   */
+  function resyncPastTheLog(): { pair: ServerPair; sync: Message } {
+    const pair = logged(3);
+    pair.write(4, 4, 4);
+    pair.dropInFlight();
+    for (let t = 0; t < 40; t++) {
+      pair.source.tick();
+      pair.destination.tick();
+      for (let round = 0; round < 20; round++) {
+        pair.collect();
+        const toDestination = pair.toDestination.splice(0);
+        const toSource = pair.toSource.splice(0);
+        if (toDestination.length === 0 && toSource.length === 0) break;
+        const sync = toDestination.find((m) => m.kind === 'cp-sync');
+        if (sync) {
+          pair.toDestination = [];
+          return { pair, sync };
+        }
+        for (const m of toDestination) pair.destination.receive('src0', m);
+        for (const m of toSource) pair.source.receive(m);
+      }
+    }
+    throw new Error('no CP sync');
+  }
+
+  /** Delivers `sync` with a cut at the first media write after which a restart mounts its CP; restarted. */
+  function cutAfterRoot(make: () => { pair: ServerPair; sync: Message }): ServerPair {
+    for (let k = 1; k < 100; k++) {
+      const { pair, sync } = make();
+      const power = pair.destinationMedia.groups['mirror:src0']![0]!.power;
+      power.armCut(k, false);
+      expect(() => pair.destination.receive('src0', sync)).toThrow(PowerLoss);
+      power.restore();
+      pair.restartDestination();
+      if (pair.destination.mirrorCp('src0') === 1) return pair;
+    }
+    throw new Error('the root never landed');
+  }
+
+  it('the transfer covers an entry the log file lacks: the restart moves the log file past what the CP covers', () => {
+    const { sync } = resyncPastTheLog();
+    expect(sync).toMatchObject({ kind: 'cp-sync', cpNumber: 1, baseCp: 0, coveredSeq: 4, resync: true });
+    const pair = cutAfterRoot(resyncPastTheLog);
+    expect(pair.destination.logRecords('src0')).toEqual([]);
+    // The source's next entry, seq 5, follows on: logged and acknowledged.
+    expect(sendToDestination(pair, entry(5, 5, 5))).toEqual([{ kind: 'log-ack', source: 'src0', seq: 5 }]);
+  });
+
+  it('a promoted volume restarted there logs its writes: an acknowledged write survives another restart', () => {
+    for (let j = 1; ; j++) {
+      const pair = cutAfterRoot(resyncPastTheLog);
+      // Failover, cut at its j-th media write: the first that leaves the mirror promoted on restart.
+      const power = pair.destinationMedia.groups['mirror:src0']![0]!.power;
+      power.armCut(j, false);
+      expect(() => pair.destination.failover('src0')).toThrow(PowerLoss);
+      power.restore();
+      pair.restartDestination();
+      if (!pair.destination.isPromoted('src0')) continue;
+      pair.destination.clientWrite('src0', 99, 7, block(77));
+      pair.collect();
+      expect(pair.destinationAnswers).toEqual([{ writeId: 99, ok: true }]);
+      expect(pair.destination.logRecords('src0').map((r) => [r.seq, r.lba])).toEqual([[5, 7]]);
+      pair.restartDestination();
+      expect(pair.destination.clientRead('src0', 7)).toEqual(block(77));
+      expect(pair.destination.clientRead('src0', 4)).toEqual(block(4));
+      return;
+    }
+  });
+
+  it('a regular CP sync over entries the log file holds: the restart keeps them, for the next CP to truncate', () => {
+    const make = () => {
+      const pair = logged(3);
+      pair.tick(CP_INTERVAL_TICKS, false);
+      const sync = pair.toDestination.find((m) => m.kind === 'cp-sync')!;
+      pair.toDestination = [];
+      return { pair, sync };
+    };
+    const pair = cutAfterRoot(make);
+    expect(pair.destination.logRecords('src0').map((r) => r.seq)).toEqual([1, 2, 3]);
+    // The source's copy of CP 1 is confirmed again; entry 4 follows on.
+    expect(sendToDestination(pair, make().sync)).toEqual([
+      { kind: 'cp-confirm', source: 'src0', cpNumber: 1 },
+    ]);
+    expect(sendToDestination(pair, entry(4, 4, 4))).toEqual([{ kind: 'log-ack', source: 'src0', seq: 4 }]);
   });
 });

@@ -131,6 +131,11 @@ export class DestinationServer {
         lastCpTick: 0,
         helloCp: 0,
       };
+      // A cut between a CP sync's root and its log truncation, where the CP covers entries the log file
+      // never received (a resync transfer): finish the truncation, so the next seq the log file takes
+      // is the one after the mounted image's. Otherwise each write a promoted volume logged would be a
+      // gap the log file refuses, and acknowledged all the same.
+      if (log.lastSeq < volume.coveredSeq) log.truncate(volume.coveredSeq);
       // A promoted volume's writes since its last CP are in the log file: replay them, as a source
       // replays its NVLOG.
       if (log.promoted) server.replayLog(mirror);
