@@ -305,7 +305,7 @@ export class DestinationServer {
     // and resyncs from where the mirror really is.
     if (cpNumber > current && baseCp !== current && !this.config.unsafeApplyStaleCpSync) return;
     // Sent before the source's latest hello, and the reply promised the mirror stays where it said.
-    if (cpNumber > current && cpNumber <= mirror.helloCp && !this.config.unsafeApplyStaleCpSync) return;
+    if (cpNumber > current && cpNumber <= mirror.helloCp) return;
     // A CP sync for a CP the mirror has or passed is a duplicate or a stale copy: confirmed again,
     // never applied (its blocks may be ones the mirror's newer CPs reuse).
     if (cpNumber > current || (this.config.unsafeApplyStaleCpSync && cpNumber > 0)) {

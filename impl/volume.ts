@@ -599,8 +599,9 @@ function readRoot(raid: RaidGroup, slot: number, rootSlot: boolean): SlotRead {
 }
 
 /**
- * The pinned base images the snapshot slots describe. The pin exists iff slot 2 holds a root: it is
- * written last, so an invalid or unreadable slot 2 is a pin never completed (or cleared).
+ * The pinned base images the snapshot slots describe, and whether slot 2 was torn. A blank slot 2 is
+ * no pin (unpinBaseImages clears it first); a torn or unreadable one is a cut inside a pin write, and
+ * then slot 3's image and the mounted one are pinned (pinBaseImages rewrites slot 2 at recovery).
  */
 function readPins(
   raid: RaidGroup,
