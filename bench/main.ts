@@ -7,7 +7,7 @@ import { measureCp } from './cp_bench.ts';
 import { measureCanaries, measureThroughput } from './harness_bench.ts';
 import { measureModel } from './model_bench.ts';
 import { measureProtocol } from './protocol_bench.ts';
-import { measureParity } from './raid_bench.ts';
+import { type EncodeFigures, measureParity } from './raid_bench.ts';
 import { measureScaling, type ScalingRow } from './scaling_bench.ts';
 
 interface Figures {
@@ -43,16 +43,30 @@ function print(f: Figures): void {
   const ratio = (x: number): string => {
     const r = f.parity.memcpyNativeGBps / x;
     return r >= 1
-      ? `${r.toFixed(2)}x the time of a native copy`
-      : `${(1 / r).toFixed(2)}x faster than the native copy this run (noise: parity reads as much)`;
+      ? `${r.toFixed(2)}x a native copy's time`
+      : `${(1 / r).toFixed(2)}x faster than the copy (noise)`;
   };
-  console.log('parity (GB of data protected per second, 4 KiB blocks, full stripes)');
-  console.log(`  RAID-4      ${gb(f.parity.raid4GBps)}   ${ratio(f.parity.raid4GBps)}`);
-  console.log(`  RAID-DP     ${gb(f.parity.raidDpGBps)}   ${ratio(f.parity.raidDpGBps)}`);
   console.log(
-    `  native copy ${gb(f.parity.memcpyNativeGBps)}   (TypedArray.set of the same bytes: the reference)`,
+    `parity (GB of data protected per second, 4 KiB blocks, full stripes; ${f.parity.wasm ? 'wasm SIMD kernels' : 'no wasm SIMD here: the wasm rows ran the JS fallback'})`,
   );
-  console.log(`  word loop   ${gb(f.parity.memcpyGBps)}   (a copy by the same word loop the kernels walk)`);
+  const ways: [keyof EncodeFigures, string][] = [
+    ['wasmInPlaceGBps', "wasm, in place   (every block in the kernels' arena: encodeInto)"],
+    ['wasmGBps', 'wasm, encode     (as the RAID layer calls it: heap blocks staged, a new block per parity)'],
+    ['jsGBps', 'JS loop, encode  (the word loops: the fallback, a new block per parity)'],
+    ['jsInPlaceGBps', 'JS loop, in place (the word loops into preallocated parity blocks)'],
+  ];
+  for (const [level, figures] of [
+    ['RAID-4 ', f.parity.raid4],
+    ['RAID-DP', f.parity.raidDp],
+  ] as const)
+    for (const [key, what] of ways)
+      console.log(`  ${level}  ${gb(figures[key]).padStart(10)}   ${ratio(figures[key]).padEnd(30)} ${what}`);
+  console.log(
+    `  native copy ${gb(f.parity.memcpyNativeGBps)}   (TypedArray.set of the same bytes: the reference, mean of before and after)`,
+  );
+  console.log(
+    `  word loop   ${gb(f.parity.memcpyGBps)}   (a copy by the same word loop the JS kernels walk)`,
+  );
   console.log('consistency points (4 KiB blocks through volume and RAID)');
   console.log(`  ${f.cp.level}: ${Math.round(f.cp.blocksPerSecond).toLocaleString('en-US')} blocks/s`);
   const us = (x: number): string => `${x.toFixed(2)} µs`;

@@ -1,6 +1,8 @@
 // XOR kernels for parity: whole blocks as Uint32Array word views, several sources per pass.
 // Fault model: none here (pure arithmetic on memory); callers own every buffer they pass as `dst`.
 
+import { wasmXor } from './parity_wasm.ts';
+
 /**
  * A word view of `bytes` (whose length is a multiple of 4). Shares memory when the view can be
  * aligned, else returns an aligned copy: callers must treat the result as read-only input.
@@ -96,6 +98,12 @@ function acc3(dst: Uint32Array, a: Uint32Array, b: Uint32Array, c: Uint32Array):
 
 /** dst = XOR of `sources` (all zero when there are none). `dst` must not be one of the sources. */
 export function xorOf(dst: Uint32Array, sources: readonly Uint32Array[]): void {
+  const kernels = wasmXor();
+  if (kernels === null || sources.length === 0 || !kernels.xorOf(dst, sources)) xorOfJs(dst, sources);
+}
+
+/** The JS word-loop kernels behind `xorOf`: the fallback, and the oracle the wasm kernels are tested by. */
+export function xorOfJs(dst: Uint32Array, sources: readonly Uint32Array[]): void {
   const n = sources.length;
   if (n === 0) {
     dst.fill(0);

@@ -3,7 +3,9 @@
 // checksum mismatch); a reconstructed cell that fails its stored checksum is refused, never used.
 
 import { checksum } from '../harness/media/checksum.ts';
-import { asBytes, xorOf } from './parity.ts';
+import { assert } from '../harness/media/errors.ts';
+import { asBytes, xorOf, xorOfJs } from './parity.ts';
+import { type WasmXor, wasmXor } from './parity_wasm.ts';
 
 /** Cells are numbered row * columns + column within a unit; imaginary (all-zero) cells do not appear. */
 export interface ParityEquation {
@@ -45,10 +47,56 @@ export function makeCode(
 
 /**
  * Computes, in encoding order, the parity cell of every equation selected by `which` (all when
- * omitted) from `cells`, storing each result in `cells`. A null member counts as zero; an equation
- * whose members are all null yields null (used for deltas: "this parity does not change").
+ * omitted) from `cells`, storing each result in `cells` as a new block. A null member counts as zero;
+ * an equation whose members are all null yields null (used for deltas: "this parity does not change").
+ * `kernels`: the shared wasm kernels when omitted (the JS word loops when the engine has none); null
+ * forces the JS word loops (for comparison).
  */
-export function encode(code: ParityCode, cells: (Uint32Array | null)[], which?: readonly boolean[]): void {
+export function encode(
+  code: ParityCode,
+  cells: (Uint32Array | null)[],
+  which?: readonly boolean[],
+  kernels?: WasmXor | null,
+): void {
+  encodeUnit(code, cells, which, kernels === undefined ? wasmXor() : kernels, false);
+}
+
+/**
+ * Computes every parity cell like `encode`, but into the block each parity cell already holds (the
+ * caller's own buffer, overwritten), so nothing is allocated. With `kernels` made by createWasmXor and
+ * every block one of its arena's, the XORs run in wasm memory in place: nothing is copied in or out.
+ * `kernels` null runs the JS word loops; omitted, the shared wasm kernels (staging heap blocks).
+ */
+export function encodeInto(
+  code: ParityCode,
+  cells: readonly (Uint32Array | null)[],
+  kernels?: WasmXor | null,
+): void {
+  encodeUnit(
+    code,
+    cells as (Uint32Array | null)[],
+    undefined,
+    kernels === undefined ? wasmXor() : kernels,
+    true,
+  );
+}
+
+/**
+ * Both encodings. With wasm kernels, the unit is one batch: each cell's block is staged into wasm
+ * memory (or found in the arena) once however many equations read it, and each result stays where it
+ * was computed, so RAID-DP's diagonals read the row parity there. When the scratch fills, the batch
+ * starts afresh (results are already in `cells`); an equation that cannot be staged at all, or whose
+ * blocks differ in length, falls back to the JS word loops.
+ */
+function encodeUnit(
+  code: ParityCode,
+  cells: (Uint32Array | null)[],
+  which: readonly boolean[] | undefined,
+  kernels: WasmXor | null,
+  into: boolean,
+): void {
+  const at: number[] = kernels ? new Array<number>(cells.length).fill(-1) : [];
+  kernels?.begin();
   const sources: Uint32Array[] = [];
   code.equations.forEach((eq, index) => {
     if (which && !which[index]) return;
@@ -57,14 +105,65 @@ export function encode(code: ParityCode, cells: (Uint32Array | null)[], which?: 
       const value = cells[m];
       if (value) sources.push(value);
     }
+    const dst = into ? (cells[eq.parity] ?? null) : null;
+    if (into) assert(dst, `encodeInto: parity cell ${eq.parity} holds a block`);
     if (sources.length === 0) {
-      cells[eq.parity] = null;
+      if (dst) dst.fill(0);
+      else cells[eq.parity] = null;
+      if (kernels) at[eq.parity] = -1;
       return;
     }
-    const out = new Uint32Array(sources[0]!.length);
-    xorOf(out, sources);
+    if (
+      kernels &&
+      (encodeWasm(kernels, eq, cells, at, dst) || encodeWasm(kernels, eq, cells, at.fill(-1), dst))
+    )
+      return;
+    if (kernels) at[eq.parity] = -1;
+    const out = dst ?? new Uint32Array(sources[0]!.length);
+    xorOfJs(out, sources);
     cells[eq.parity] = out;
   });
+  kernels?.begin();
+}
+
+/**
+ * One equation on the wasm kernels: stages the members not yet staged (recording their offsets in
+ * `at`), XORs them into `dst` (in place if an arena block, else via scratch) or into a new block, and
+ * records where the result lies. False when a length differs or scratch is full: the batch restarts.
+ */
+function encodeWasm(
+  kernels: WasmXor,
+  eq: ParityEquation,
+  cells: (Uint32Array | null)[],
+  at: number[],
+  dst: Uint32Array | null,
+): boolean {
+  let n = 0;
+  let words = -1;
+  for (const m of eq.members) {
+    const value = cells[m];
+    if (!value) continue;
+    if (words < 0) words = value.length;
+    if (value.length !== words || (dst && dst.length !== words)) return false;
+    if (at[m]! < 0) at[m] = kernels.stage(value);
+    if (at[m]! < 0) {
+      kernels.begin();
+      return false;
+    }
+    kernels.offsets[n++] = at[m]!;
+  }
+  const bytes = words * 4;
+  const inPlace = dst ? kernels.arenaOffset(dst) : undefined;
+  const out = inPlace ?? kernels.reserve(bytes);
+  if (out < 0) {
+    kernels.begin();
+    return false;
+  }
+  kernels.xor(out, n, bytes);
+  if (!dst) cells[eq.parity] = kernels.copyOut(out, bytes);
+  else if (inPlace === undefined) kernels.copyTo(dst, out);
+  at[eq.parity] = out;
+  return true;
 }
 
 /** Which equations a write of the cells marked in `written` changes (parity members propagate). */
