@@ -6,6 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { Disk } from '../harness/media/disk.ts';
 import { PowerLoss } from '../harness/media/errors.ts';
+import { disksFor } from '../harness/media/geometry.ts';
+import { Nvram } from '../harness/media/nvram.ts';
+import { Power } from '../harness/media/power.ts';
+import { smallWorld } from '../harness/presets.ts';
 import {
   ACK_TIMEOUT_TICKS,
   block,
@@ -14,6 +18,7 @@ import {
   SEMI_SYNC_MAX_LAG_ENTRIES,
   ServerPair,
 } from './server_kit.ts';
+import { type SourceConfig, SourceServer } from './source_server.ts';
 import type { CpSyncMessage, Message } from './wire.ts';
 
 /** The pair, in sync, after `count` writes acknowledged (writeIds 1.., LBA i % 16, fill i). */
@@ -639,3 +644,253 @@ describe('sequence numbers and stale answers', () => {
     expect(pair.source.relationshipState).toBe('in-sync');
   });
 });
+
+describe('zero blocks, disk traffic and the NVLOG after a resync', () => {
+  it('an all-zero write replaces the block, and one with a single nonzero byte is written whole', () => {
+    const pair = new ServerPair();
+    afterWrites(pair, 1);
+    pair.tick(CP_INTERVAL_TICKS);
+    pair.source.clientWrite(10, 1, block(0));
+    pair.collect();
+    expect(pair.source.clientRead(1)).toEqual(block(0));
+    const sparse = block(0);
+    sparse[LBA_COUNT] = 7;
+    pair.source.clientWrite(11, 2, sparse);
+    expect(pair.source.clientRead(2)).toEqual(sparse);
+    pair.deliverAll();
+    pair.tick(CP_INTERVAL_TICKS);
+    expect(pair.source.readCommitted(1)).toEqual(block(0));
+    expect(pair.destination.readCommitted('src0', 2)).toEqual(sparse);
+  });
+
+  it('a client write reads nothing from the primary disks: the NVLOG and memory take it', () => {
+    const pair = new ServerPair();
+    afterWrites(pair, 3);
+    pair.tick(CP_INTERVAL_TICKS);
+    const reads = () => pair.sourceMedia.disks.reduce((n, d) => n + d.reads, 0);
+    const before = reads();
+    pair.write(10, 1, 10);
+    pair.write(11, 5, 11);
+    expect(reads()).toBe(before);
+    // A read of a committed LBA does go to the disks (so the count above can move).
+    pair.source.clientRead(2);
+    expect(reads()).toBeGreaterThan(before);
+  });
+
+  it('a resync leaves the NVLOG empty: a half again takes nvlogHalfEntries writes before a CP starts', () => {
+    const pair = new ServerPair();
+    afterWrites(pair, 2);
+    pair.tick(CP_INTERVAL_TICKS);
+    expect(pair.destination.mirrorCp('src0')).toBe(1);
+    loseTheLink(pair, 3);
+    // Two local CPs out of sync (the transfer then needs one more: CP 4 against the mirror's CP 1),
+    // and two writes after them, still in the NVLOG when the hello is answered.
+    for (let i = 0; i < 2; i++) {
+      pair.write(20 + i, 5, 20 + i);
+      pair.tick(CP_INTERVAL_TICKS, false);
+      pair.dropInFlight();
+    }
+    expect(pair.source.committedCp).toBe(3);
+    pair.write(30, 6, 30);
+    pair.write(31, 7, 31);
+    pair.tick(5);
+    expect(pair.source.relationshipState).toBe('in-sync');
+    expect(pair.source.committedCp).toBe(4);
+    expect(pair.source.cpInProgress).toBe(false);
+    for (let i = 0; i < 4; i++) pair.write(40 + i, 8 + i, 40 + i);
+    expect(pair.source.cpInProgress).toBe(false);
+    expect(pair.source.committedCp).toBe(4);
+    pair.write(44, 12, 44);
+    expect(pair.source.cpInProgress).toBe(true);
+    pair.deliverAll();
+    expect(pair.destination.readCommitted('src0', 7)).toEqual(block(31));
+  });
+});
+
+/** A lone source (no destination) on blocks of `blockBytes`, for canaries the kit's 64-byte blocks hide. */
+function loneSource(blockBytes: number, extra: Partial<SourceConfig>): SourceServer {
+  const spec = smallWorld({ blockBytes, lbaCount: LBA_COUNT, nvlogHalfEntries: 4 });
+  const s = spec.sources[0]!;
+  const power = new Power();
+  const disks = Array.from(
+    { length: disksFor(s.primary) },
+    (_, i) => new Disk({ id: `d${i}`, blockCount: s.primary.blocksPerDisk, blockBytes, power }),
+  );
+  return SourceServer.format(
+    {
+      id: s.id,
+      mode: 'sync',
+      lbaCount: s.lbaCount,
+      geometry: s.primary,
+      cpIntervalTicks: CP_INTERVAL_TICKS,
+      ackTimeoutTicks: ACK_TIMEOUT_TICKS,
+      semiSyncMaxLagEntries: SEMI_SYNC_MAX_LAG_ENTRIES,
+      nvlogHalfEntries: 4,
+      ...extra,
+    },
+    { nvram: new Nvram(s.nvramBytes, power), disks },
+  );
+}
+
+describe('canary variations really deviate (and the reference does not)', () => {
+  it('unsafeDedupWeakFingerprint: a block equal to an earlier one in its first 64 bytes reads as that one', () => {
+    for (const unsafe of [false, true]) {
+      const source = loneSource(128, { unsafeDedupWeakFingerprint: unsafe });
+      const first = new Uint8Array(128).fill(1);
+      const second = new Uint8Array(128).fill(1);
+      second.fill(2, 64);
+      const third = new Uint8Array(128).fill(3);
+      source.clientWrite(1, 1, first);
+      source.clientWrite(2, 2, second);
+      source.clientWrite(3, 3, third);
+      expect(source.clientRead(1)).toEqual(first);
+      expect(source.clientRead(2)).toEqual(unsafe ? first : second);
+      expect(source.clientRead(3)).toEqual(third);
+    }
+  });
+
+  it('unsafeZeroWriteAsHole: an all-zero write leaves the old block; any other write lands', () => {
+    const pair = new ServerPair({ source: { unsafeZeroWriteAsHole: true } });
+    pair.write(1, 1, 5);
+    expect(pair.source.clientRead(1)).toEqual(block(5));
+    pair.write(2, 1, 0);
+    expect(pair.source.clientRead(1)).toEqual(block(5));
+    // Logged and forwarded all the same.
+    expect(pair.lastSentBySource('log-entry')).toMatchObject({ seq: 2, lba: 1, data: block(0) });
+    const sparse = block(0);
+    sparse[3] = 9;
+    pair.source.clientWrite(3, 1, sparse);
+    expect(pair.source.clientRead(1)).toEqual(sparse);
+    pair.write(4, 2, 6);
+    expect(pair.source.clientRead(2)).toEqual(block(6));
+  });
+
+  it('unsafeSpuriousOutOfSync: out of sync at every 7th tick in sync, and only in sync', () => {
+    const pair = new ServerPair({ source: { unsafeSpuriousOutOfSync: true } });
+    pair.tick(6, false);
+    expect(pair.source.relationshipState).toBe('in-sync');
+    pair.tick(1, false);
+    expect(pair.source.relationshipState).toBe('out-of-sync');
+    // Out of sync, hellos go out every ackTimeoutTicks (ticks 7, 11, 15), none more at tick 14.
+    pair.tick(7, false);
+    expect(
+      pair.sentBySource.filter((m) => m.kind === 'hello').map((m) => (m as { helloSeq: number }).helloSeq),
+    ).toEqual([1, 2]);
+    pair.tick(1, false);
+    expect(pair.sentBySource.filter((m) => m.kind === 'hello').length).toBe(3);
+  });
+
+  it('unsafeReuseFreedBeforeCommit: a CP writes into a VBN the committed image still uses', () => {
+    for (const unsafe of [false, true]) {
+      const pair = new ServerPair({ source: { unsafeReuseFreedBeforeCommit: unsafe } });
+      afterWrites(pair, 3);
+      pair.tick(CP_INTERVAL_TICKS);
+      expect(pair.source.committedCp).toBe(1);
+      const live = new Set(pair.source.liveVbns());
+      pair.write(10, 1, 10);
+      pair.write(11, 2, 11);
+      pair.deliverAll();
+      pair.tick(CP_INTERVAL_TICKS);
+      const cp2 = cpSyncs(pair.sentBySource).find((m) => m.cpNumber === 2)!;
+      const overwritten = cp2.updates.slice(0, -1).filter((u) => live.has(u.vbn));
+      expect(overwritten.length > 0, `unsafe ${unsafe}`).toBe(unsafe);
+    }
+  });
+
+  it('unsafeLabelSpareFirst: a power cut early in the rebuild leaves a blank spare taken for data', () => {
+    for (const unsafe of [false, true]) {
+      const pair = new ServerPair({ source: { unsafeLabelSpareFirst: unsafe } });
+      afterWrites(pair, 12);
+      pair.tick(CP_INTERVAL_TICKS);
+      const disks = pair.sourceMedia.disks;
+      const power = disks[0]!.power;
+      disks[0]!.fail();
+      const spare = new Disk({
+        id: 'spare',
+        blockCount: disks[0]!.blockCount,
+        blockBytes: disks[0]!.blockBytes,
+        power,
+      });
+      power.armCut(1, false);
+      expect(() => pair.source.replaceDisk(0, spare)).toThrow(PowerLoss);
+      expect(disks[0]).toBe(spare);
+      power.restore();
+      pair.restartSource();
+      const wrong = Array.from({ length: LBA_COUNT }, (_, lba) => lba).filter(
+        (lba) => !equalBytes(pair.source.readCommitted(lba), block(lba >= 1 && lba <= 12 ? lba : 0)),
+      );
+      expect(wrong.length > 0, `unsafe ${unsafe}`).toBe(unsafe);
+    }
+  });
+
+  it('unsafeCpImageEarlyCut: each CP leaves out the last write logged, the next CP holds it; nothing stalls', () => {
+    const pair = new ServerPair({ source: { unsafeCpImageEarlyCut: true } });
+    for (let round = 1; round <= 4; round++) {
+      // Six writes a round: more than a half holds, so a CP starts on a full half too.
+      for (let i = 0; i < 6; i++) {
+        const id = round * 10 + i;
+        pair.write(id, i + 1, id);
+        pair.deliverAll();
+        expect(pair.answersTo(id), `write ${id}`).toEqual([{ writeId: id, ok: true }]);
+      }
+      pair.tick(CP_INTERVAL_TICKS);
+      expect(pair.source.pendingWrites).toBe(0);
+      // The round's last write (LBA 6) is left out of the CP's image; its LBA reads as before it.
+      expect(pair.source.readCommitted(5)).toEqual(block(round * 10 + 4));
+      expect(pair.source.readCommitted(6)).toEqual(block(round === 1 ? 0 : (round - 1) * 10 + 5));
+      expect(pair.source.clientRead(6)).toEqual(block(round * 10 + 5));
+    }
+    expect(pair.source.relationshipState).toBe('in-sync');
+  });
+
+  it('unsafeCpImageEarlyCut, out of sync: the held-back write stays in the NVLOG across a restart', () => {
+    const pair = new ServerPair({ source: { unsafeCpImageEarlyCut: true } });
+    afterWrites(pair, 2);
+    pair.tick(CP_INTERVAL_TICKS);
+    loseTheLink(pair, 3);
+    pair.write(4, 4, 4);
+    pair.tick(CP_INTERVAL_TICKS, false);
+    pair.dropInFlight();
+    expect(pair.source.committedCp).toBe(2);
+    expect(pair.source.readCommitted(4)).toEqual(block(0));
+    pair.restartSource();
+    expect(pair.source.readCommitted(4)).toEqual(block(4));
+    expect(pair.source.readCommitted(0)).toEqual(block(3));
+  });
+
+  it('unsafeCpImageEarlyCut: a write a resync’s local CP already covers is not held back again', () => {
+    const pair = new ServerPair({ source: { unsafeCpImageEarlyCut: true } });
+    afterWrites(pair, 2);
+    pair.tick(CP_INTERVAL_TICKS);
+    loseTheLink(pair, 3);
+    pair.tick(5);
+    expect(pair.source.relationshipState).toBe('in-sync');
+    const cp = pair.source.committedCp;
+    expect(pair.source.readCommitted(0)).toEqual(block(3));
+    // The timer's next CP has no write of its own to hold back: write 3 stays in its image.
+    pair.tick(CP_INTERVAL_TICKS);
+    expect(pair.source.committedCp).toBe(cp + 1);
+    expect(pair.source.readCommitted(0)).toEqual(block(3));
+    expect(pair.destination.readCommitted('src0', 0)).toEqual(block(3));
+  });
+});
+
+describe('scrub', () => {
+  it('rewrites a latent error from parity and says how many it repaired', () => {
+    const pair = new ServerPair();
+    afterWrites(pair, 4);
+    pair.tick(CP_INTERVAL_TICKS);
+    expect(pair.source.scrub()).toBe(0);
+    const disk = pair.sourceMedia.disks[0]!;
+    const dbn = disk.storedDbns()[0]!;
+    disk.plantLatentError(dbn);
+    expect(disk.verifies(dbn)).toBe(false);
+    expect(pair.source.scrub()).toBe(1);
+    expect(disk.verifies(dbn)).toBe(true);
+    for (let lba = 1; lba <= 4; lba++) expect(pair.source.readCommitted(lba)).toEqual(block(lba));
+  });
+});
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
