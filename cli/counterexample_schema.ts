@@ -116,7 +116,7 @@ const action = z.discriminatedUnion('kind', [
     torn: z.boolean().optional(),
   }),
   z.strictObject({ kind: z.literal('restart'), node: name }),
-  z.strictObject({ kind: z.literal('fail-disk'), ...disk }),
+  z.strictObject({ kind: z.literal('fail-disk'), ...disk, beyond: z.boolean().optional() }),
   z.strictObject({ kind: z.literal('latent-error'), ...disk, dbn: int(0, LIMITS.dbn) }),
   z.strictObject({
     kind: z.literal('replace-disk'),

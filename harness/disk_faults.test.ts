@@ -125,3 +125,104 @@ describe('a rebuild a power cut interrupts', () => {
     expect(uncut.r.violation, `${where}; with the rebuild uncut: ${uncut.where}`).toBeUndefined();
   });
 });
+
+describe('a primary past its tolerance (rule D4)', () => {
+  const lose = (level: 'raid4' | 'raid_dp', tail: WorldAction[]): Schedule => {
+    const fails = level === 'raid4' ? [0, 1] : [0, 1, 2];
+    return {
+      config: { preset: { sources: 1, mode: 'sync', lbaCount: 16, primaryLevel: level } },
+      seed: 3,
+      actions: [
+        ...[0, 1, 2].map((lba): WorldAction => ({ kind: 'write', source: 'src0', lba })),
+        { kind: 'tick', ticks: 12 },
+        ...fails.map(
+          (index, i): WorldAction => ({
+            kind: 'fail-disk',
+            node: 'src0',
+            group: 'primary',
+            index,
+            ...(i === fails.length - 1 ? { beyond: true } : {}),
+          }),
+        ),
+        { kind: 'read', source: 'src0', lba: 0 },
+        { kind: 'write', source: 'src0', lba: 5 },
+        { kind: 'tick', ticks: 12 },
+        { kind: 'read', source: 'src0', lba: 5 },
+        { kind: 'write', source: 'src0', lba: 1 },
+        ...tail,
+      ],
+    };
+  };
+  const failover: WorldAction[] = [
+    { kind: 'crash', node: 'src0' },
+    { kind: 'failover', source: 'src0' },
+    { kind: 'read', source: 'src0', lba: 0 },
+  ];
+
+  for (const level of ['raid4', 'raid_dp'] as const)
+    it.each(CORRECT)(
+      `%s on ${level}: reads refused or right, writes answered, and failover brings service back`,
+      (target) => {
+        const { r, where } = run(target, lose(level, failover));
+        expect(r.violation, where).toBeUndefined();
+        expect(
+          r.executed.some((a) => a.kind === 'fail-disk' && a.beyond === true),
+          where,
+        ).toBe(true);
+        for (const c of ['volume-lost', 'read-of-lost-volume', 'failover-of-lost-volume'] as const)
+          expect(r.coverage.has(c), `${c}: ${where}`).toBe(true);
+        expect(r.sometimes.has('lost-volume-read'), where).toBe(true);
+        // No restart of the lost source: the schedule's failover is what ended it.
+        expect(kinds(r.executed), where).not.toContain('restart');
+      },
+    );
+
+  it.each(CORRECT)(
+    '%s: left alone, the operator fails the lost source over in the liveness phase',
+    (target) => {
+      const { r, where } = run(target, lose('raid4', []));
+      expect(r.violation, where).toBeUndefined();
+      expect(kinds(r.executed).slice(-2), where).toEqual(['crash', 'failover']);
+    },
+  );
+
+  it('the atlas takes a group past its tolerance only from its tolerance, and never brings it back', () => {
+    const early: Schedule = {
+      config: { preset: { sources: 1, mode: 'sync', lbaCount: 16 } },
+      seed: 3,
+      actions: [{ kind: 'fail-disk', node: 'src0', group: 'primary', index: 0, beyond: true }],
+    };
+    const { r: refused, where: w1 } = run('reference', early);
+    expect(
+      kinds(refused.executed).filter((k) => k === 'fail-disk'),
+      w1,
+    ).toHaveLength(0);
+    const after: WorldAction[] = [
+      { kind: 'replace-disk', node: 'src0', group: 'primary', index: 0 },
+      { kind: 'scrub', node: 'src0' },
+      { kind: 'crash', node: 'src0' },
+      { kind: 'restart', node: 'src0' },
+    ];
+    const { r, where } = run('reference', lose('raid4', after));
+    expect(r.violation, where).toBeUndefined();
+    const safety = r.executed.slice(0, r.executed.findIndex((a) => a.kind === 'crash') + 1);
+    expect(kinds(safety), where).not.toContain('replace-disk');
+    expect(kinds(safety), where).not.toContain('scrub');
+    expect(kinds(r.executed), where).not.toContain('restart');
+  });
+
+  it('a swarm campaign catches the source that reads lost blocks as zeros, and only the loss exposes it', () => {
+    const { cx, where } = caughtBySwarm('canary-lost-blocks-read-as-zeros', 3, 80);
+    expect(['reads-see-latest-acked', 'raid-never-returns-wrong-data'], where).toContain(cx.property);
+    const beyond = cx.schedule.actions.findIndex((a) => a.kind === 'fail-disk' && a.beyond === true);
+    expect(beyond, where).toBeGreaterThanOrEqual(0);
+    // Within tolerance (the last failure not taken past it: the atlas refuses it) the same schedule passes.
+    const actions = cx.schedule.actions.map((a, i) =>
+      i === beyond && a.kind === 'fail-disk'
+        ? { kind: a.kind, node: a.node, group: a.group, index: a.index }
+        : a,
+    );
+    const within = run('canary-lost-blocks-read-as-zeros', { ...cx.schedule, actions });
+    expect(within.r.violation, `${where}; within tolerance: ${within.where}`).toBeUndefined();
+  });
+});

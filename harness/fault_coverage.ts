@@ -44,6 +44,9 @@ export const FAULT_CLASSES = [
   'latent-error-repaired',
   'scrub',
   'crash-after-disk-fault',
+  'volume-lost',
+  'read-of-lost-volume',
+  'failover-of-lost-volume',
   // The operator.
   'failover',
   'failover-after-in-sync-acks',
@@ -163,7 +166,8 @@ export function actionClasses(action: WorldAction, world: World, h: History): Fa
       return out;
     }
     case 'fail-disk':
-      return ['disk-failure'];
+      // Only run once the atlas enabled it: a `beyond` failure then takes the primary past tolerance.
+      return action.beyond === true ? ['disk-failure', 'volume-lost'] : ['disk-failure'];
     case 'latent-error':
       return ['latent-error'];
     case 'replace-disk':
@@ -172,6 +176,7 @@ export function actionClasses(action: WorldAction, world: World, h: History): Fa
       return ['scrub'];
     case 'read': {
       const node = shown[action.source]?.relationship === 'failed-over' ? DESTINATION : action.source;
+      if (node !== DESTINATION && world.lostVolumes.has(node)) return ['read-of-lost-volume'];
       const degraded = Object.values(world.media[node]!.groups).some((g) => g.some((d) => d.isFailed));
       if (!degraded) return [];
       return doublyDegraded(world, node)
@@ -180,7 +185,9 @@ export function actionClasses(action: WorldAction, world: World, h: History): Fa
     }
     case 'failover': {
       const acked = h.source(action.source).latestAckedInSync.some((id) => id > 0);
-      return acked ? ['failover', 'failover-after-in-sync-acks'] : ['failover'];
+      const out: FaultClass[] = acked ? ['failover', 'failover-after-in-sync-acks'] : ['failover'];
+      if (world.lostVolumes.has(action.source)) out.push('failover-of-lost-volume');
+      return out;
     }
     default:
       return [];

@@ -200,7 +200,9 @@ export class History {
       a.up &&
       a.relationship !== 'failed-over' &&
       a.primaryCp !== b.primaryCp &&
-      !h.primaryImages.has(a.primaryCp)
+      !h.primaryImages.has(a.primaryCp) &&
+      // A lost volume (D4) cannot be read: a CP it shows is judged by the mirror's rules alone.
+      !this.world.lostVolumes.has(id)
     )
       h.primaryImages.set(a.primaryCp, this.readImage(id, 'primary'));
     if (this.after.destinationUp && a.mirrorCp !== h.mirrorImageCp && a.relationship !== 'failed-over') {

@@ -83,6 +83,9 @@ export function worldActionOf(event: EnvironmentEvent): WorldAction {
       return { kind: 'replace-disk', ...(event.side === 'source' ? SOURCE_DISK : DESTINATION_DISK) };
     case 'FAILOVER':
       return { kind: 'failover', source };
+    case 'VOLUME_LOST':
+      // Paths fail SOURCE_DISK first (DISK_FAIL): the next disk takes the group past its tolerance.
+      return { kind: 'fail-disk', ...SOURCE_DISK, index: SOURCE_DISK.index + 1, beyond: true };
     case 'DISK_REPAIRED':
       // The harness sees a repair on its disks; a scrub is what makes one (of a latent error).
       return { kind: 'scrub', node: event.side === 'source' ? source : DESTINATION };

@@ -14,7 +14,7 @@ import {
 import { History } from './history.ts';
 import { groupsOf, type Schedule, specOf, toleranceOf } from './schedule.ts';
 import { PERFECT_LINK } from './sim_network.ts';
-import type { ConformanceTarget, NodeId } from './target.ts';
+import { type ConformanceTarget, DESTINATION, type NodeId } from './target.ts';
 import { TargetError, World, type WorldAction } from './world.ts';
 
 /** A checker stepped in lockstep with the world: the model is one. */
@@ -127,7 +127,10 @@ function exceptionViolation(e: unknown, step: number, phase: Violation['phase'])
 /**
  * Fault atlas: faults stay within what the system claims to survive. Disk faults are counted off the
  * disks (World.diskFaults): a latent error stops counting once its block verifies again, a replaced
- * disk once its rebuild finished.
+ * disk once its rebuild finished. One fault goes past it on purpose (rule D4): a `fail-disk` marked
+ * `beyond` takes a running source's primary group, whose outstanding faults are all failed disks at
+ * its tolerance, one disk past it. That source is then lost: it takes no other disk fault, repair or
+ * scrub and never restarts; it may lose power, and the operator fails it over.
  */
 class Atlas {
   private readonly failedOver = new Set<NodeId>();
@@ -161,16 +164,23 @@ class Atlas {
       case 'heal':
         return w.network.isPartitioned(a.source, 'dst');
       case 'crash':
-        // A power cut while a group is degraded is the RAID write hole: beyond what RAID claims.
-        return w.isUp(a.node) && !this.failedOver.has(a.node) && this.faults(a.node) === 0;
+        // A power cut while a group is degraded is the RAID write hole: beyond what RAID claims. A lost
+        // volume has nothing left to tear.
+        return (
+          w.isUp(a.node) &&
+          !this.failedOver.has(a.node) &&
+          (this.faults(a.node) === 0 || w.lostVolumes.has(a.node))
+        );
       case 'restart':
-        return !w.isUp(a.node) && !this.failedOver.has(a.node);
+        return !w.isUp(a.node) && !this.failedOver.has(a.node) && !w.lostVolumes.has(a.node);
       case 'fail-disk':
       case 'latent-error': {
+        if (a.kind === 'fail-disk' && a.beyond === true) return this.canLoseVolume(a.node, a.group, a.index);
         // A disk fault while a power cut is armed would meet a torn stripe: the RAID write hole again.
         const disk = this.disk(a.node, a.group, a.index);
         return (
           w.isUp(a.node) &&
+          !w.lostVolumes.has(a.node) &&
           !w.media[a.node]!.power.isArmed &&
           this.groupFaults(a.node, a.group) < this.tolerance.get(`${a.node}/${a.group}`)! &&
           !disk.isFailed &&
@@ -182,6 +192,7 @@ class Atlas {
       case 'replace-disk':
         return (
           w.isUp(a.node) &&
+          !w.lostVolumes.has(a.node) &&
           !w.isPaused(a.node) &&
           this.disk(a.node, a.group, a.index).isFailed &&
           // A cut inside the rebuild (rule D2) on a node whose only fault is the disk being replaced:
@@ -189,7 +200,12 @@ class Atlas {
           (a.cutAfterWrites === undefined || (this.faults(a.node) === 1 && !w.media[a.node]!.power.isArmed))
         );
       case 'scrub':
-        return w.isUp(a.node) && !w.isPaused(a.node) && typeof w.instance.scrub === 'function';
+        return (
+          w.isUp(a.node) &&
+          !w.isPaused(a.node) &&
+          !w.lostVolumes.has(a.node) &&
+          typeof w.instance.scrub === 'function'
+        );
       case 'message-fault':
         return w.nodes.includes(a.from) && w.nodes.includes(a.to) && a.from !== a.to;
       case 'slow':
@@ -218,6 +234,20 @@ class Atlas {
 
   isFailedOver(source: NodeId): boolean {
     return this.failedOver.has(source);
+  }
+
+  /**
+   * D4: a running source's primary group, all of whose outstanding faults are failed disks at its
+   * tolerance (no latent error, no unfinished rebuild), loses one disk more.
+   */
+  private canLoseVolume(node: NodeId, group: string, index: number): boolean {
+    const w = this.world;
+    if (node === DESTINATION || group !== 'primary' || this.failedOver.has(node) || w.lostVolumes.has(node))
+      return false;
+    if (!w.isUp(node) || w.media[node]!.power.isArmed || this.disk(node, group, index).isFailed) return false;
+    const failed = w.media[node]!.groups[group]!.filter((d) => d.isFailed).length;
+    const tolerance = this.tolerance.get(`${node}/${group}`)!;
+    return failed === tolerance && this.groupFaults(node, group) === failed;
   }
 
   private disk(node: NodeId, group: string, index: number) {
@@ -287,12 +317,21 @@ export class Run {
     w.resumeAll();
     for (const node of w.nodes) w.media[node]!.power.disarm();
     for (const node of w.nodes) {
-      if (w.isUp(node) || this.atlas.isFailedOver(node)) continue;
+      if (w.isUp(node) || this.atlas.isFailedOver(node) || w.lostVolumes.has(node)) continue;
       const v = this.step({ kind: 'restart', node }, 'liveness');
       if (v) return v;
     }
+    // A lost volume (D4) comes back only as the promoted mirror: the operator powers the source off,
+    // and fails it over once the destination shows it out of sync (below, as time passes).
+    for (const s of w.spec.sources) {
+      if (!w.lostVolumes.has(s.id) || !w.isUp(s.id) || this.atlas.isFailedOver(s.id)) continue;
+      const v = this.step({ kind: 'crash', node: s.id }, 'liveness');
+      if (v) return v;
+    }
+    let v = this.failOverLostVolumes();
+    if (v) return v;
     for (const node of w.nodes) {
-      if (!w.isUp(node)) continue;
+      if (!w.isUp(node) || w.lostVolumes.has(node)) continue;
       for (const [group, disks] of Object.entries(w.media[node]!.groups))
         for (let index = 0; index < disks.length; index++)
           if (disks[index]!.isFailed) {
@@ -318,7 +357,7 @@ export class Run {
     }
     // One tick at a time: a CP timer would otherwise always be sampled at the same phase.
     for (let t = 0; t < budget; t++) {
-      const v = this.step({ kind: 'tick', ticks: 1 }, 'liveness');
+      v = this.step({ kind: 'tick', ticks: 1 }, 'liveness') ?? this.failOverLostVolumes();
       if (v) return v;
       last = this.checkEventually();
       if (last === null) return null;
@@ -329,6 +368,18 @@ export class Run {
       step: this.executed.length,
       phase: 'liveness',
     };
+  }
+
+  /** The operator fails over each lost volume's source (rule D4) as soon as failover is enabled. */
+  private failOverLostVolumes(): Violation | null {
+    for (const s of this.world.spec.sources) {
+      const action: WorldAction = { kind: 'failover', source: s.id };
+      if (!this.world.lostVolumes.has(s.id) || this.atlas.isFailedOver(s.id) || !this.enabled(action))
+        continue;
+      const v = this.step(action, 'liveness');
+      if (v) return v;
+    }
+    return null;
   }
 
   private enabled(action: WorldAction): boolean {

@@ -3,7 +3,7 @@
 // action kinds, so some runs are all partitions, others all crashes, and deep states get reached.
 
 import fc from 'fast-check';
-import { disksFor } from './media/geometry.ts';
+import { disksFor, toleranceOfLevel } from './media/geometry.ts';
 import { type PresetOptions, smallWorld } from './presets.ts';
 import type { LinkFaults, MessageFault } from './sim_network.ts';
 import type { Mode, NodeId, WorldSpec } from './target.ts';
@@ -118,7 +118,7 @@ export function mixArb(): fc.Arbitrary<Mix> {
     failover: w(10),
     messageFault: w(8),
     slowLink: w(4),
-    scenario: w(40),
+    scenario: w(46),
     burst: w(4),
     clock: w(4),
     scrub: w(3),
@@ -499,6 +499,50 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
         { kind: 'replace-disk', ...at(j!) },
       ];
     });
+  // A source's primary loses one disk more than it tolerates (rule D4): writes acknowledged in sync
+  // first, then every disk it may lose and one more; reads (an error or the right data), writes (failed,
+  // or acknowledged as the mode allows) and time for a CP that cannot commit; then the operator cuts
+  // its power and fails it over. (A cut armed at a later media write would rarely fall: a lost volume
+  // writes little.)
+  const primaries = groups.filter((g) => g.group === 'primary');
+  const volumeLost = fc
+    .tuple(
+      fc.constantFrom(...primaries),
+      fc.array(lba, { minLength: 1, maxLength: 3 }),
+      ticks(spec.cpIntervalTicks + 1, spec.cpIntervalTicks + 4),
+      lba,
+    )
+    .chain(([g, lbas, t, l]) =>
+      fc
+        .uniqueArray(fc.nat({ max: g.disks - 1 }), {
+          minLength: toleranceOf(spec, g) + 1,
+          maxLength: toleranceOf(spec, g) + 1,
+        })
+        .map((indices): WorldAction[] => {
+          const s = g.node;
+          return [
+            ...lbas.map((x): WorldAction => ({ kind: 'write', source: s, lba: x })),
+            { kind: 'tick', ticks: t },
+            ...indices.map(
+              (index, i): WorldAction => ({
+                kind: 'fail-disk',
+                node: s,
+                group: 'primary',
+                index,
+                ...(i === indices.length - 1 ? { beyond: true } : {}),
+              }),
+            ),
+            { kind: 'read', source: s, lba: lbas[0]! },
+            { kind: 'write', source: s, lba: l },
+            { kind: 'tick', ticks: t },
+            { kind: 'read', source: s, lba: l },
+            { kind: 'write', source: s, lba: lbas[0]! },
+            { kind: 'crash', node: s },
+            { kind: 'failover', source: s },
+            { kind: 'read', source: s, lba: l },
+          ];
+        }),
+    );
   // A latent error where the roots and maps are, time, then the node's scrub (rule D3); once it
   // repaired the error, the node may lose power again, and comes back.
   const scrubbed = fc
@@ -549,6 +593,7 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
     ...(dpGroups.length > 0 ? [{ weight: 7, arbitrary: doubleFailure }] : []),
     { weight: 2, arbitrary: scrubbed },
     { weight: 1, arbitrary: sameAgain },
+    { weight: 5, arbitrary: volumeLost },
     ...(wrapWrites !== undefined ? [{ weight: 5, arbitrary: logWrap }] : []),
   );
 }
@@ -557,7 +602,7 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
 export function toleranceOf(spec: WorldSpec, g: GroupRef): number {
   const s = spec.sources.find((x) => x.id === g.node || g.group.endsWith(`:${x.id}`))!;
   const geometry = g.group === 'primary' ? s.primary : g.group.startsWith('mirror:') ? s.mirror : s.logFile;
-  return geometry.level === 'raid_dp' ? 2 : 1;
+  return toleranceOfLevel(geometry.level);
 }
 
 /** The groups, RAID-DP ones first (a focus on one of them can fail two of its disks). */
@@ -660,7 +705,7 @@ export function describeAction(a: WorldAction): string {
     case 'restart':
       return `restart ${a.node}`;
     case 'fail-disk':
-      return `${a.kind} ${a.node} ${a.group}[${a.index}]`;
+      return `${a.kind} ${a.node} ${a.group}[${a.index}]${a.beyond ? ' (past its tolerance)' : ''}`;
     case 'replace-disk':
       return a.cutAfterWrites === undefined
         ? `${a.kind} ${a.node} ${a.group}[${a.index}]`

@@ -202,8 +202,8 @@ export interface LogRecord {
  *   group has blocks. F1 and F2 hold across the wrap; a record of an earlier lap is never taken for a
  *   live one, after a restart included.
  *
- * Disks (within each group's tolerance, which the fault atlas keeps: one fault for RAID-4, two for
- *   RAID-DP, counting failed disks, spares not yet rebuilt and latent errors not yet repaired)
+ * Disks (within each group's tolerance, which the fault atlas keeps, but for D4: one fault for RAID-4,
+ *   two for RAID-DP, counting failed disks, spares not yet rebuilt and latent errors not yet repaired)
  * - D1 A latent error is a fault of its group until the block verifies again on its disk (the harness
  *   reads its own disks): a target may repair it when a read meets it, must repair it in a scrub (D3),
  *   and may simply overwrite it. Read-repair is not required, but an unrepaired error keeps counting.
@@ -215,6 +215,16 @@ export interface LogRecord {
  * - D3 Optional `scrub(node)`: when it returns, every latent error on that node's disks in a block the
  *   target had written is repaired (the block verifies on its disk again); the harness checks the
  *   disks. A target without `scrub` is never asked to scrub.
+ * - D4 Past tolerance: the atlas may fail one disk more of a running source's primary group whose
+ *   outstanding faults are failed disks at its tolerance (a second for RAID-4, a third for RAID-DP).
+ *   That volume is lost for good. Its reads may fail with an error, and data a read does return is
+ *   the latest acknowledged write (R1: never wrong data, never zeros for what it cannot read). Its
+ *   writes are still answered within A4's deadline: failed, in any mode, or acknowledged as A1-A3
+ *   allow (a sync write in sync once the destination logged it). It owes no CP (T1, T2, N1 stop): a
+ *   CP it cannot write never commits, and may stay in progress or be given up (`cpInProgress` false,
+ *   `primaryCp` unchanged). The harness no longer reads its primary's images, and it takes no other
+ *   disk fault, `replaceDisk` or `scrub`. It may lose power; it is never restarted: the operator
+ *   fails it over (F2 holds as for any failover), in the liveness phase if the schedule did not.
  *
  * Observations
  * - O1 A down source shows `up: false`; its other fields are what its console last showed and are not

@@ -169,6 +169,13 @@ export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
     { labelSpareFirst: true },
     'fail',
   ),
+  // Exposed only past a RAID group's tolerance (rule D4), where RAID refuses the read.
+  referenceTarget(
+    'canary-lost-blocks-read-as-zeros',
+    'D4: a read the RAID group refuses (past its tolerance) returns a zero block instead of an error',
+    { lostBlocksReadAsZeros: true },
+    'fail',
+  ),
   referenceTarget(
     'canary-root-first',
     "C2 (crash ordering): the destination writes a CP sync's root before the blocks it points to",

@@ -10,7 +10,7 @@ import { checksum } from './media/checksum.ts';
 import { Disk } from './media/disk.ts';
 import { PowerLoss } from './media/errors.ts';
 import type { RaidGeometry } from './media/geometry.ts';
-import { disksFor } from './media/geometry.ts';
+import { disksFor, toleranceOfLevel } from './media/geometry.ts';
 import { Nvram } from './media/nvram.ts';
 import { Power } from './media/power.ts';
 import { Prng } from './prng.ts';
@@ -64,7 +64,17 @@ export type WorldAction =
   /** Without `afterWrites`, power goes now; with it, right after the node's k-th media write from now. */
   | { readonly kind: 'crash'; readonly node: NodeId; readonly afterWrites?: number; readonly torn?: boolean }
   | { readonly kind: 'restart'; readonly node: NodeId }
-  | { readonly kind: 'fail-disk'; readonly node: NodeId; readonly group: string; readonly index: number }
+  /**
+   * `beyond`: the failure takes a source's primary group past its tolerance (rule D4; the fault atlas
+   * lets it happen only then, and only when every outstanding fault of the group is a failed disk).
+   */
+  | {
+      readonly kind: 'fail-disk';
+      readonly node: NodeId;
+      readonly group: string;
+      readonly index: number;
+      readonly beyond?: boolean;
+    }
   | {
       readonly kind: 'latent-error';
       readonly node: NodeId;
@@ -298,6 +308,8 @@ export class World {
   readonly faultPrng: Prng;
   /** The disk faults this world injected and which are still there, read off its disks. */
   readonly diskFaults: DiskFaults;
+  /** Sources whose primary group lost more disks than it tolerates (rule D4): offline for good. */
+  readonly lostVolumes = new Set<NodeId>();
   /** Who heard from whom: numbered sends and deliveries, kept by the world (rule A1). */
   readonly causality = new Causality();
   /** Per node, the last tick it lost power or came back (rule L1). */
@@ -442,10 +454,21 @@ export class World {
         return this.crash(action.node, action.afterWrites, action.torn ?? false);
       case 'restart':
         return this.restart(action.node);
-      case 'fail-disk':
+      case 'fail-disk': {
         this.disk(action.node, action.group, action.index).fail();
         this.diskFaults.failedDisk(action.node);
-        return this.log(`fail-disk ${action.node} ${action.group}[${action.index}]`);
+        const source = this.spec.sources.find((s) => s.id === action.node);
+        const failed = this.media[action.node]!.groups[action.group]!.filter((d) => d.isFailed).length;
+        // Read off the disks, not taken from the action: the group is past what its RAID level survives.
+        const lost =
+          source !== undefined &&
+          action.group === 'primary' &&
+          failed > toleranceOfLevel(source.primary.level);
+        if (lost) this.lostVolumes.add(action.node);
+        return this.log(
+          `fail-disk ${action.node} ${action.group}[${action.index}]${lost ? ': the primary is past its tolerance (D4)' : ''}`,
+        );
+      }
       case 'latent-error':
         // Told first: it reads off the disk whether the target had written the block.
         this.diskFaults.plantedLatentError(action.node, action.group, action.index, action.dbn);

@@ -83,6 +83,8 @@ export interface Variation {
   readonly scrubRepairsNothing?: boolean;
   /** D2: a source labels a spare an in-sync member of its primary before rebuilding onto it. */
   readonly labelSpareFirst?: boolean;
+  /** D4: a read its RAID group refuses (past its tolerance) returns a zero block, as a hole would. */
+  readonly lostBlocksReadAsZeros?: boolean;
 }
 
 export function referenceTarget(
@@ -139,6 +141,9 @@ class ReferenceWorld implements TargetInstance {
         : this.sourceServer(source).clientRead(lba);
       return { ok: true, data };
     } catch (e) {
+      // CANARY (D4): a block RAID cannot give back is served as zeros, as if never written.
+      if (this.variation.lostBlocksReadAsZeros && e instanceof Error && e.name === 'RaidFailure')
+        return { ok: true, data: new Uint8Array(this.spec.blockBytes) };
       if (e instanceof RangeError || (e instanceof Error && e.name === 'RaidFailure'))
         return { ok: false, error: e.message };
       throw e;

@@ -9,6 +9,7 @@ import type { Disk } from '../harness/media/disk.ts';
 import { assert } from '../harness/media/errors.ts';
 import type { RaidGeometry } from '../harness/media/geometry.ts';
 import type { Nvram } from '../harness/media/nvram.ts';
+import { RaidFailure } from './errors.ts';
 import { Nvlog } from './nvlog.ts';
 import { assembleRaidGroup, type RaidGroup } from './raid.ts';
 import { Volume } from './volume.ts';
@@ -109,6 +110,14 @@ export class SourceServer {
   private helloCp = -1;
   /** unsafeCpImageEarlyCut only: the last write logged, and what its LBA read before it. */
   private lastLogged: { seq: number; lba: number; data: Uint8Array; before: Uint8Array } | null = null;
+  /**
+   * Why the primary is offline, null while it serves: its RAID group lost more disks than it tolerates
+   * (harness/target.ts rule D4), found by the first CP, resync or pin that needed it. Offline is for
+   * good: no CP, hello or resync again, and new writes fail at once. Writes already logged and
+   * forwarded are still answered by the destination's log-acks, or by a timeout as ever: their entries
+   * are in its log file, which a failover replays.
+   */
+  private offline: string | null = null;
   /** unsafeDedupWeakFingerprint only: the first block seen with each fingerprint. */
   private readonly dedupIndex = new Map<number, Uint8Array>();
 
@@ -175,13 +184,17 @@ export class SourceServer {
   clientWrite(writeId: number, lba: number, data: Uint8Array): void {
     if (!Number.isInteger(lba) || lba < 0 || lba >= this.config.lbaCount)
       return this.answer(writeId, false, `LBA ${lba} outside the volume (0..${this.config.lbaCount - 1})`);
+    if (this.offline !== null) return this.answer(writeId, false, `volume offline: ${this.offline}`);
     const write = { writeId, lba, data: this.config.unsafeDedupWeakFingerprint ? this.dedup(data) : data };
     // Later writes queue behind stalled ones: a client sees its writes applied in the order it sent them.
     if (this.stalled.length > 0) {
       this.stalled.push(write);
       return;
     }
-    if (this.accept(write)) return;
+    // A CP the write starts may find the volume offline: the write, not yet logged, fails with it.
+    const accepted = this.unlessOffline(() => this.accept(write));
+    if (accepted === undefined) return this.answer(writeId, false, `volume offline: ${this.offline}`);
+    if (accepted) return;
     // CANARY (N1): both halves full: fail the write instead of stalling it (back-pressure).
     if (this.config.unsafeNvlogFullFailsWrites) return this.answer(writeId, false, 'NVLOG full');
     this.stalled.push(write);
@@ -210,6 +223,10 @@ export class SourceServer {
   // Messages.
 
   receive(m: Message): void {
+    this.unlessOffline(() => this.handle(m));
+  }
+
+  private handle(m: Message): void {
     if (m.source !== this.config.id) return; // Not for this relationship: a misrouted message is ignored.
     switch (m.kind) {
       case 'log-ack':
@@ -232,12 +249,37 @@ export class SourceServer {
   tick(): void {
     this.nowTick++;
     if (this.relationship === 'failed-over') return;
+    this.unlessOffline(() => this.tickServing());
+  }
+
+  /**
+   * Runs `f`; a RaidFailure out of it takes the volume offline (D4) and gives undefined. RAID refuses
+   * only past its tolerance, so nothing it throws is retried.
+   */
+  private unlessOffline<T>(f: () => T): T | undefined {
+    try {
+      return f();
+    } catch (e) {
+      if (!(e instanceof RaidFailure)) throw e;
+      this.goOffline(e.message);
+      return undefined;
+    }
+  }
+
+  private goOffline(reason: string): void {
+    this.offline ??= reason;
+    // Stalled writes were never logged: they fail now rather than wait for a CP that cannot come.
+    for (const w of this.stalled.splice(0)) this.answer(w.writeId, false, `volume offline: ${reason}`);
+  }
+
+  private tickServing(): void {
     // CANARY (L2/A4): unsafeTimeoutNeverFires never gives up waiting for an answer.
     if (this.relationship !== 'out-of-sync' && !this.config.unsafeTimeoutNeverFires && this.timedOut())
       this.goOutOfSync();
     // CANARY (L1): in sync, out of sync every 7th tick of this clock with no fault at all.
     if (this.config.unsafeSpuriousOutOfSync && this.relationship === 'in-sync' && this.nowTick % 7 === 0)
       this.goOutOfSync();
+    if (this.offline !== null) return; // No hello, resync or CP can use an offline volume.
     if (
       this.relationship === 'out-of-sync' &&
       this.nowTick - this.lastHelloTick >= this.config.ackTimeoutTicks
@@ -369,7 +411,7 @@ export class SourceServer {
    * a CP is still unconfirmed (at most one is).
    */
   private startCp(): boolean {
-    if (this.awaited !== null || this.relationship === 'failed-over') return false;
+    if (this.awaited !== null || this.relationship === 'failed-over' || this.offline !== null) return false;
     const earlyCut = this.config.unsafeCpImageEarlyCut === true;
     if (!earlyCut) {
       const frozen = this.nvlog.freeze();
@@ -446,8 +488,9 @@ export class SourceServer {
   }
 
   private goOutOfSync(): void {
-    // Pin first: from here on local CPs may free blocks of the images the mirror may still hold.
-    this.volume.pinBaseImages();
+    // Pin first: from here on local CPs may free blocks of the images the mirror may still hold. An
+    // offline volume runs no CP again, and takes no pin.
+    if (this.offline === null) this.volume.pinBaseImages();
     this.relationship = 'out-of-sync';
     if (this.awaited !== null) {
       if (!this.awaited.resync && !this.config.unsafeCpImageEarlyCut) this.nvlog.release();
@@ -462,7 +505,7 @@ export class SourceServer {
     }
     this.awaitedSinceTick = null;
     this.forwardedAt.clear();
-    this.sendHello();
+    if (this.offline === null) this.sendHello();
   }
 
   private sendHello(): void {
@@ -490,6 +533,7 @@ export class SourceServer {
    * even if the confirm is lost). Only a mirror new to this volume holds neither: it gets every block.
    */
   private onHelloReply(mirrorCp: number): void {
+    if (this.offline !== null) return; // A late reply: an offline volume resyncs nothing.
     if (this.relationship !== 'out-of-sync' || this.awaited !== null) return;
     this.relationship = 'resyncing';
     if (mirrorCp === this.volume.cpNumber && this.volume.dirtyCount === 0) {

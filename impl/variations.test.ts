@@ -72,6 +72,7 @@ describe('deviating targets', () => {
       'canary-zero-write-as-hole',
       'canary-log-trusts-stale-lap',
       'canary-labels-spare-first',
+      'canary-lost-blocks-read-as-zeros',
       'canary-root-first',
     ]);
     for (const t of DEVIATING_TARGETS) {

@@ -275,7 +275,15 @@ export class Volume {
       mapVbns[index] = replace(mapVbns[index]!);
       updates.push({ vbn: mapVbns[index]!, data: encodeMapBlock(map, index, this.blockBytes) });
     }
-    if (updates.length > 0) this.raid.write(updates);
+    try {
+      if (updates.length > 0) this.raid.write(updates);
+    } catch (e) {
+      // RAID refused the batch (the group is past its tolerance): no CP began. The dirty blocks stay
+      // the volume's latest contents for reads, and the blocks allocated for them are free again.
+      this.dirty = dirty;
+      for (const u of updates) this.allocator.release(u.vbn);
+      throw e;
+    }
     const cpNumber = this.cpNumber + 1;
     const root: Root = { cpNumber, coveredSeq, lbaCount: this.lbaCount, mapVbns };
     updates.push({ vbn: cpNumber % 2, data: encodeRoot(root, this.blockBytes) });

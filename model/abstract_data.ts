@@ -29,6 +29,8 @@ export interface AnswerContext {
   readonly mirrored: boolean;
   /** Answered by the promoted mirror after failover. */
   readonly promoted: boolean;
+  /** Answered by a source whose volume was lost (rule D4): it may fail any write. */
+  readonly volumeLost?: boolean;
 }
 
 export interface WriteRecord {

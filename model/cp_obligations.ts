@@ -60,9 +60,15 @@ export interface CpMilestones {
 }
 
 const inCp = (s: ModelState) => controlStateOf(s.snapshot).source.startsWith('serving.cp');
+/** A lost volume (rule D4) owes no CP: T1, T2 and N1 stop binding its source. */
 const judged = (s: ModelState) => {
   const c = controlStateOf(s.snapshot);
-  return c.source !== 'crashed' && c.destination !== 'promoted' && c.relationship !== 'failedOver';
+  return (
+    c.source !== 'crashed' &&
+    c.destination !== 'promoted' &&
+    c.relationship !== 'failedOver' &&
+    !s.snapshot.context.volumeLost
+  );
 };
 
 /**

@@ -24,6 +24,9 @@ export type Side = 'source' | 'destination';
  *   fault atlas keeps each RAID group within its tolerance (the model: at most two faults outstanding
  *   per side), none while that side is down, and no power cut on a side with a fault outstanding (a
  *   torn or half-written stripe on a degraded group is the write hole).
+ * - VOLUME_LOST: a disk of the source's primary group failed past the group's tolerance (harness/target.ts
+ *   rule D4): its volume is offline. It serves no restart again; what it answers is judged as before,
+ *   but it may fail any write and owes no CP (T1, T2, N1 no longer bind it). The operator fails it over.
  * - FAILOVER: the source is lost for good; the operator asks the destination to promote its mirror
  *   (asked again if a destination crash cut the promotion short, until the target shows it).
  */
@@ -42,6 +45,7 @@ export type EnvironmentEvent =
   | { readonly type: 'LATENT_ERROR'; readonly side: Side }
   | { readonly type: 'REPLACE_DISK'; readonly side: Side }
   | { readonly type: 'DISK_REPAIRED'; readonly side: Side }
+  | { readonly type: 'VOLUME_LOST' }
   | { readonly type: 'FAILOVER' };
 
 /**
@@ -87,6 +91,7 @@ export const ENVIRONMENT_EVENT_TYPES = [
   'LATENT_ERROR',
   'REPLACE_DISK',
   'DISK_REPAIRED',
+  'VOLUME_LOST',
   'FAILOVER',
 ] as const satisfies readonly EnvironmentEvent['type'][];
 

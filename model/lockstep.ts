@@ -208,6 +208,7 @@ function answerContext(snapshot: ModelSnapshot, event: { readonly writeId: numbe
     relationship: s.relationship,
     mirrored: c.pending.find((w) => w.writeId === event.writeId)?.mirrored === true,
     promoted: s.destination === 'promoted',
+    ...(c.volumeLost ? { volumeLost: true } : {}),
   };
 }
 

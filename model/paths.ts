@@ -125,6 +125,7 @@ export function candidateEvents(
       { type: 'REPLACE_DISK', side } as const,
       { type: 'DISK_REPAIRED', side } as const,
     ]),
+    { type: 'VOLUME_LOST' },
     { type: 'CP_STARTED' },
     { type: 'PRIMARY_CP_COMMITTED', cp: c.primaryCp + 1 },
     { type: 'CP_COMPLETED' },
@@ -143,6 +144,20 @@ const DISK_EVENTS: ReadonlySet<string> = new Set([
   'LATENT_ERROR',
   'REPLACE_DISK',
   'DISK_REPAIRED',
+  'VOLUME_LOST',
+]);
+
+const LOST_VOLUME_EVENTS: ReadonlySet<string> = new Set([
+  'WRITE',
+  'WRITE_ACKED',
+  'WRITE_FAILED',
+  'READ',
+  'TICK',
+  'CP_STARTED',
+  'CP_COMPLETED',
+  'CRASH_SOURCE',
+  'FAILOVER',
+  'REL_FAILED_OVER',
 ]);
 
 /**
@@ -154,6 +169,10 @@ const DISK_EVENTS: ReadonlySet<string> = new Set([
  * `{ type }` for every event type a state handles and the list leaves out.)
  */
 export function graphExplores(snapshot: ModelSnapshot, event: ModelEvent): boolean {
+  // A lost volume (D4) is the end of its source: the graph explores what it may still do (take, fail
+  // and acknowledge writes, start and give up a CP, lose power, be failed over), not the link's or the
+  // destination's faults on top, which would multiply the graph fivefold.
+  if (snapshot.context.volumeLost) return LOST_VOLUME_EVENTS.has(event.type);
   // At most one fault per side: a second on the same side (a RAID-DP group's) is left to the harness's
   // schedules; a fault goes by its disk's replacement or by a repair seen on the disks (a scrub's).
   if (faulty(snapshot)) {

@@ -57,7 +57,11 @@ export const strictSyncAcksOnlyMirrored: Property = {
 };
 
 const strictSyncFailuresOutOfSync = everyWrite(
-  (w) => w.fate !== 'failed' || w.answer?.mode !== 'strict-sync' || w.answer.relationship !== 'inSync',
+  (w) =>
+    w.fate !== 'failed' ||
+    w.answer?.mode !== 'strict-sync' ||
+    w.answer.relationship !== 'inSync' ||
+    w.answer.volumeLost === true,
 );
 
 export const strictSyncFailsOnlyOutOfSync: Property = {

@@ -24,7 +24,9 @@
 //   must survive a failover (abstract_data.ts, `guaranteeAcknowledged`).
 // - The fault atlas (events.ts) keeps disk faults and power cuts within what RAID survives: the model
 //   counts a side's outstanding disk faults (at most two, RAID-DP's tolerance) and refuses a power cut
-//   while any is outstanding.
+//   while any is outstanding. Past the source primary's tolerance (VOLUME_LOST, rule D4) the volume is
+//   offline for good: its writes may fail, it owes no CP and may give one up, and it may lose power but
+//   never restarts; the operator fails it over.
 // - FAILOVER is the operator's request; the destination is `promoted` (and the relationship
 //   failedOver) once the target shows it (REL_FAILED_OVER). A destination crash may cut a promotion
 //   short (the operator asks again) or hit the promoted volume (it restarts promoted).
@@ -89,6 +91,11 @@ export interface ModelContext {
   readonly destCrashedApplying: boolean;
   /** The operator asked to fail over: the source is lost for good, even if the promotion must be retried. */
   readonly failoverRequested: boolean;
+  /**
+   * The source's primary group lost more disks than it tolerates (rule D4): its volume is offline for
+   * good. It may fail any write, owes no CP, takes no disk fault or repair and never restarts.
+   */
+  readonly volumeLost: boolean;
 }
 
 // Guards on the context and the event alone: pure, no other region involved.
@@ -152,7 +159,7 @@ const RUNNING_SOURCE = {
     { guard: 'freshWrite', actions: 'acceptUnmirroredWrite' },
   ],
   CRASH_SOURCE: {
-    guard: and(['noMidCpWrite', 'sourceDisksHealthy']),
+    guard: and(['noMidCpWrite', 'sourceMayLosePower']),
     target: 'crashed',
     actions: 'crashSource',
   },
@@ -188,6 +195,9 @@ export const relationshipMachine = setup({
     mirrorEqualsPrimary: ({ context }) => context.mirrorCp === context.primaryCp,
     destCrashedApplying: ({ context }) => context.destCrashedApplying,
     failoverRequested: ({ context }) => context.failoverRequested,
+    volumeLost: ({ context }) => context.volumeLost,
+    /** Disk events of the source's side stop once its volume is lost: there is nothing left to repair. */
+    sideVolumeKept: ({ context, event }) => sideOf(event) !== 'source' || !context.volumeLost,
     noMidCpWrite: ({ event }) => event.type === 'CRASH_SOURCE' && event.midCpWrite === undefined,
     sideBelowMaxFaults: ({ context, event }) => {
       const side = sideOf(event);
@@ -199,6 +209,9 @@ export const relationshipMachine = setup({
     sideIsDestination: ({ event }) => sideOf(event) === 'destination',
     /** No disk fault outstanding: a power cut on a degraded RAID group is the write hole (two faults). */
     sourceDisksHealthy: ({ context }) => context.faults.source.length === 0,
+    sourceHasFailedDisk: ({ context }) => context.faults.source.includes('disk-failed'),
+    /** A power cut on the source: none while a fault is outstanding (the write hole), unless it is lost. */
+    sourceMayLosePower: or(['sourceDisksHealthy', 'volumeLost']),
     destDisksHealthy: ({ context }) => context.faults.destination.length === 0,
     // The other regions, through stateIn.
     sourceUp: not(at('source.crashed')),
@@ -239,6 +252,7 @@ export const relationshipMachine = setup({
     crashDestApplying: assign({ destCrashedApplying: true }),
     restartDest: assign({ destCrashedApplying: false }),
     requestFailover: assign({ failoverRequested: true }),
+    loseVolume: assign({ volumeLost: true }),
     // The promoted volume's memory is lost: its pending writes are in doubt, as a source's are.
     crashPromoted: assign({ pending: [] }),
     failDisk: assign(({ context, event }) => addFault(context, event, 'disk-failed')),
@@ -264,6 +278,7 @@ export const relationshipMachine = setup({
     crashedMidCp: false,
     destCrashedApplying: false,
     failoverRequested: false,
+    volumeLost: false,
   }),
   // Events no region handles: time, reads, answers to clients, disk faults.
   on: {
@@ -286,23 +301,39 @@ export const relationshipMachine = setup({
         description: 'the promoted mirror answers for itself',
       },
     ],
-    WRITE_FAILED: {
-      guard: and(['isPending', 'modeStrict', not('inSync'), 'sourceUp']),
-      actions: 'answerWrite',
-      description: 'strict-sync: a write fails instead of being acknowledged unmirrored',
-    },
+    WRITE_FAILED: [
+      {
+        guard: and(['isPending', 'modeStrict', not('inSync'), 'sourceUp']),
+        actions: 'answerWrite',
+        description: 'strict-sync: a write fails instead of being acknowledged unmirrored',
+      },
+      {
+        guard: and(['isPending', 'volumeLost', 'sourceUp']),
+        actions: 'answerWrite',
+        description: 'the source volume is offline (D4): any write may fail',
+      },
+    ],
     // A disk fails only on a running side: a power cut may have left stale parity that only the
     // restart's parity resync repairs, and a failed disk before that is a second fault.
     DISK_FAIL: {
-      guard: and(['sideBelowMaxFaults', 'sideNodeUp']),
+      guard: and(['sideBelowMaxFaults', 'sideNodeUp', 'sideVolumeKept']),
       actions: 'failDisk',
     },
     LATENT_ERROR: {
-      guard: and(['sideBelowMaxFaults', 'sideNodeUp']),
+      guard: and(['sideBelowMaxFaults', 'sideNodeUp', 'sideVolumeKept']),
       actions: 'corruptBlock',
     },
     // The rebuild runs on the side's server: it must be up.
-    REPLACE_DISK: { guard: and(['sideHasFailedDisk', 'sideNodeUp']), actions: 'replaceDisk' },
+    REPLACE_DISK: {
+      guard: and(['sideHasFailedDisk', 'sideNodeUp', 'sideVolumeKept']),
+      actions: 'replaceDisk',
+    },
+    // A disk of the running source's primary failed past its tolerance: the harness fails it while the
+    // group's outstanding faults are failed disks at its tolerance, at least one.
+    VOLUME_LOST: {
+      guard: and(['sourceUp', not('destPromoted'), not('volumeLost'), 'sourceHasFailedDisk']),
+      actions: 'loseVolume',
+    },
     // The harness saw a latent error gone from the disks it owns (its block rewritten, or its disk
     // failed since): whatever the side's state, the repair already happened.
     DISK_REPAIRED: { guard: 'sideHasLatentError', actions: 'repairLatentError' },
@@ -323,10 +354,12 @@ export const relationshipMachine = setup({
               description: 'a CP is in progress: the target shows cpInProgress',
               on: {
                 CRASH_SOURCE: {
-                  guard: 'sourceDisksHealthy',
+                  guard: 'sourceMayLosePower',
                   target: '#cpsync.source.crashed',
                   actions: 'crashSourceMidCp',
                 },
+                // A CP that cannot reach an offline volume may be given up, never committed (D4).
+                CP_COMPLETED: { guard: 'volumeLost', target: '#cpsync.source.serving.idle' },
               },
               states: {
                 frozen: {
@@ -378,7 +411,7 @@ export const relationshipMachine = setup({
         crashed: {
           on: {
             RESTART_SOURCE: {
-              guard: not('failoverRequested'),
+              guard: and([not('failoverRequested'), not('volumeLost')]),
               target: 'recovering',
               actions: 'restartSource',
             },
@@ -513,7 +546,7 @@ export const relationshipMachine = setup({
             // Always allowed while the source is up: a slow link times out as a broken one does.
             REL_OUT_OF_SYNC: { guard: 'sourceUp', target: 'outOfSync' },
             CRASH_SOURCE: {
-              guard: and(['sourceUp', 'sourceDisksHealthy', or(['sourceInCp', 'noMidCpWrite'])]),
+              guard: and(['sourceUp', 'sourceMayLosePower', or(['sourceInCp', 'noMidCpWrite'])]),
               target: 'outOfSync',
             },
           },
@@ -538,7 +571,7 @@ export const relationshipMachine = setup({
             },
             REL_OUT_OF_SYNC: { guard: 'sourceUp', target: 'outOfSync' },
             CRASH_SOURCE: {
-              guard: and(['sourceUp', 'sourceDisksHealthy', or(['sourceInCp', 'noMidCpWrite'])]),
+              guard: and(['sourceUp', 'sourceMayLosePower', or(['sourceInCp', 'noMidCpWrite'])]),
               target: 'outOfSync',
             },
           },
@@ -624,7 +657,7 @@ export function controlState(snapshot: ModelSnapshot): ControlState {
  * context (what the guards read), never write ids or CP numbers themselves, so the state graph stays
  * finite. Guards compare CP numbers only by order (mirror behind, equal or ahead of the primary), and
  * pending writes only by whether some are mirrored and some are not. Measured with paths.ts's event
- * lists: 802 graph states per mode (the chart has 24 states and 51 transitions; all are reached).
+ * lists: 882 graph states per mode (the chart has 24 states and 60 transitions; all are reached).
  */
 export function serializeState(snapshot: ModelSnapshot): string {
   const c = snapshot.context;
@@ -644,5 +677,7 @@ export function serializeState(snapshot: ModelSnapshot): string {
     c.destCrashedApplying ? 'dst-applying' : '',
     // Without it FAILOVER would lead back to the same graph state, and promotion would go unexplored.
     c.failoverRequested ? 'failover-requested' : '',
+    // A lost volume (D4) enables what a serving one may not (failing any write, giving up a CP).
+    c.volumeLost ? 'volume-lost' : '',
   ].join('|');
 }

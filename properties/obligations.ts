@@ -154,7 +154,10 @@ const outOfSyncOnlyAfterAFault: Property = {
   },
 };
 
-/** R1: within the fault atlas (always within RAID tolerance), a read by a server that is up succeeds. */
+/**
+ * R1: within RAID tolerance, a read by a server that is up succeeds. A source whose primary went past
+ * its tolerance (D4) may refuse every read; what it does return is judged by raid-never-returns-wrong-data.
+ */
 const readsSucceedWithinTolerance: Property = {
   name: 'reads-succeed-within-tolerance',
   kind: 'always',
@@ -163,6 +166,8 @@ const readsSucceedWithinTolerance: Property = {
     if (h.action?.kind !== 'read') return null;
     const r = h.world.reads[h.world.reads.length - 1]!;
     if (r.result.ok || r.byWorld) return null;
+    if (h.world.lostVolumes.has(r.source) && h.after.sources[r.source]?.relationship !== 'failed-over')
+      return null;
     return `${r.source} lba ${r.lba}: the read failed (${r.result.error}) while every RAID group was within its fault tolerance`;
   },
 };

@@ -42,6 +42,8 @@ const mirrorEqualsPrimaryAtCp: Property = {
     for (const id of sources(h)) {
       const a = h.after.sources[id]!;
       if (!a.up || !h.after.destinationUp || a.relationship === 'failed-over') continue;
+      // A lost volume (D4) has no primary left to compare: the mirror is all there is of it.
+      if (h.world.lostVolumes.has(id)) continue;
       // A boundary: the mirror was just seen at the primary's CP. Only blocks newly live are read.
       const mirror = h.freshMirrorImage(id);
       if (a.mirrorCp !== a.primaryCp || mirror === null) continue;
@@ -378,6 +380,21 @@ const degradedRead: Property = {
   },
 };
 
+/** D4's precondition: a read of written data from a source whose primary is past its tolerance. */
+const lostVolumeRead: Property = {
+  name: 'lost-volume-read',
+  kind: 'sometimes',
+  description:
+    'a read of an LBA with an acknowledged write, from a source whose primary lost more disks than it tolerates',
+  partnerOf: ['raid-never-returns-wrong-data', 'reads-see-latest-acked'],
+  check(h) {
+    if (h.action?.kind !== 'read' || h.after.sources[h.action.source]?.relationship === 'failed-over')
+      return false;
+    const r = h.world.reads[h.world.reads.length - 1]!;
+    return h.world.lostVolumes.has(r.source) && h.source(r.source).latestAcked[r.lba]! > 0;
+  },
+};
+
 export const PROPERTIES: readonly Property[] = [
   mirrorEqualsPrimaryAtCp,
   mirrorIsACpImage,
@@ -397,6 +414,7 @@ export const PROPERTIES: readonly Property[] = [
   strictFailedOutOfSync,
   readAfterAck,
   degradedRead,
+  lostVolumeRead,
   ...OBLIGATIONS,
   ...DISK_OBLIGATIONS,
 ];

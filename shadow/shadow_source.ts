@@ -51,6 +51,12 @@ export class ShadowSource {
   private nextSeq: number;
 
   cpInProgress = false;
+  /**
+   * Rule D4: set, for good, by the first RAID refusal (the primary group is past its tolerance). A lost
+   * volume takes no new write and runs no CP or resync; entries already forwarded are still answered by
+   * their log-acks or a timeout.
+   */
+  private lostBecause: string | null = null;
   /** The CP sync awaiting the destination's confirm. */
   private awaiting: { cp: number; sentAt: number } | null = null;
   /** Entries forwarded and not yet log-acknowledged, with the tick they were sent. */
@@ -151,8 +157,29 @@ export class ShadowSource {
       this.effects.push({ kind: 'ack', writeId, ok: false, error: `lba ${lba} outside the volume` });
       return;
     }
+    if (this.lostBecause !== null) {
+      this.effects.push({ kind: 'ack', writeId, ok: false, error: `primary lost: ${this.lostBecause}` });
+      return;
+    }
     this.stalled.push({ writeId, lba, data });
-    this.pump();
+    this.unlessLost(() => this.pump());
+  }
+
+  /** Runs `f`; RAID refusing I/O (RaidFailure) marks the volume lost and fails the writes not yet logged. */
+  private unlessLost(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof Error) || e.name !== 'RaidFailure') throw e;
+      this.lostBecause ??= e.message;
+      for (const w of this.stalled.splice(0))
+        this.effects.push({
+          kind: 'ack',
+          writeId: w.writeId,
+          ok: false,
+          error: `primary lost: ${e.message}`,
+        });
+    }
   }
 
   clientRead(lba: number): Uint8Array {
@@ -345,12 +372,18 @@ export class ShadowSource {
 
   tick(): void {
     this.ticks++;
+    this.unlessLost(() => this.tickOnce());
+  }
+
+  private tickOnce(): void {
     const t = this.world.ackTimeoutTicks;
     const late =
       (this.awaiting !== null && this.ticks - this.awaiting.sentAt >= t) ||
       [...this.outstanding.values()].some((sentAt) => this.ticks - sentAt >= t);
     if (late && this.relationship !== 'out-of-sync') this.goOutOfSync();
-    else if (this.relationship === 'out-of-sync') this.send({ type: 'hello', session: this.session });
+    else if (this.relationship === 'out-of-sync' && this.lostBecause === null)
+      this.send({ type: 'hello', session: this.session });
+    if (this.lostBecause !== null) return;
     this.maybeTimerCp();
     this.pump();
   }
@@ -372,15 +405,19 @@ export class ShadowSource {
     for (const w of this.semiWaiting) this.ack(w.writeId);
     this.semiWaiting = [];
     if (this.awaiting) this.completeCp();
-    this.send({ type: 'hello', session: this.session });
+    if (this.lostBecause === null) this.send({ type: 'hello', session: this.session });
   }
 
   receive(m: Message): void {
+    this.unlessLost(() => this.handle(m));
+  }
+
+  private handle(m: Message): void {
     if (m.type === 'hello' || m.type === 'entry' || m.type === 'cp-sync') return;
     if (m.session !== this.session) return; // An answer to an older session: its requests were settled.
     switch (m.type) {
       case 'status':
-        if (this.relationship === 'out-of-sync' && !this.cpInProgress)
+        if (this.relationship === 'out-of-sync' && !this.cpInProgress && this.lostBecause === null)
           this.startResync(m.mirrorCp, m.mirrorSlot);
         break;
       case 'log-ack': {
@@ -408,7 +445,7 @@ export class ShadowSource {
         this.checkInSync();
         break;
     }
-    this.pump();
+    if (this.lostBecause === null) this.pump();
   }
 
   /**

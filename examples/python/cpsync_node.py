@@ -640,6 +640,7 @@ class Source:
         self.lag = set()  # semi-sync: acknowledged, not yet logged
         self.semi_waiting = []  # semi-sync: (seq, writeId) waiting for room under the lag bound
         self.stalled = []  # writes not yet in the NVLOG (both halves full), in arrival order
+        self.lost = None  # why the primary is past its tolerance (rule D4), for good; None while it serves
         self.resync_confirmed = False
         if start == "format":
             self.committed = self.vol.format()
@@ -699,8 +700,18 @@ class Source:
     def client_write(self, write_id, lba, data):
         if not 0 <= lba < self.L.lbas or len(data) != self.L.bytes:
             return self.ack(write_id, False, "lba %d outside the volume" % lba)
+        if self.lost:
+            return self.ack(write_id, False, "primary lost: " + self.lost)
         self.stalled.append((write_id, lba, data))
         self.pump()
+
+    def lose(self, why):
+        """Rule D4: RAID refused our primary (past its tolerance), for good: no CP or resync again, and
+        the writes not yet logged fail. Entries already forwarded are still answered as ever."""
+        self.lost = self.lost or why
+        for write_id, _, _ in self.stalled:
+            self.ack(write_id, False, "primary lost: " + why)
+        self.stalled = []
 
     def client_read(self, lba):
         hot = self.active.get(lba)
@@ -710,6 +721,8 @@ class Source:
 
     def pump(self):
         """Admits stalled writes in arrival order while the active half has room (T2, N1)."""
+        if self.lost:
+            return
         while self.stalled:
             if self.active_count >= self.nvlog.half_entries:
                 if self.cp_in_progress:
@@ -725,7 +738,8 @@ class Source:
 
     def maybe_timer_cp(self):
         if (
-            not self.cp_in_progress
+            not self.lost
+            and not self.cp_in_progress
             and self.active_count > 0
             and self.ticks - self.last_cp_start >= self.world["cpIntervalTicks"]
         ):
@@ -824,7 +838,7 @@ class Source:
         )
         if late and self.relationship != "out-of-sync":
             self.go_out_of_sync()
-        elif self.relationship == "out-of-sync":
+        elif self.relationship == "out-of-sync" and not self.lost:
             self.send({"t": "hello", "s": self.session})
         self.maybe_timer_cp()
         self.pump()
@@ -853,7 +867,7 @@ class Source:
         if header.get("s") != self.session:
             return  # an answer to an older session: its requests were settled
         if t == "status":
-            if self.relationship == "out-of-sync" and not self.cp_in_progress:
+            if self.relationship == "out-of-sync" and not self.cp_in_progress and not self.lost:
                 raw = payload
                 if len(raw) != 8 * self.L.lbas:
                     return
@@ -1086,12 +1100,23 @@ def image_of(node, source, side):
     return m.vol, m.committed
 
 
+def unless_lost(node, f, *args):
+    """Runs a source's call; RAID refusing its primary (past its tolerance, rule D4) takes the volume
+    offline for good instead of ending the node."""
+    try:
+        f(*args)
+    except RaidError as e:
+        if not isinstance(node, Source):
+            raise
+        node.lose(str(e))
+
+
 def handle(node, req):
     t = req["type"]
     if t == "client-write":
         data = unb64(req["data"])
         if isinstance(node, Source):
-            node.client_write(req["writeId"], req["lba"], data)
+            unless_lost(node, node.client_write, req["writeId"], req["lba"], data)
         else:
             node.client_write(req["source"], req["writeId"], req["lba"], data)
         return {}
@@ -1110,7 +1135,7 @@ def handle(node, req):
         if msg is not None:
             try:
                 if isinstance(node, Source):
-                    node.receive(*msg)
+                    unless_lost(node, node.receive, *msg)
                 else:
                     node.receive(req["from"], *msg)
             except (KeyError, TypeError, IndexError, ValueError) as e:
@@ -1119,7 +1144,7 @@ def handle(node, req):
     if t == "tick":
         for _ in range(req["ticks"]):
             if isinstance(node, Source):
-                node.tick()
+                unless_lost(node, node.tick)
         return {}
     if t == "failover":
         node.failover(req["source"])

@@ -28,6 +28,11 @@ export function disksFor(geometry: RaidGeometry): number {
   return geometry.dataDisks + (geometry.level === 'raid4' ? 1 : 2);
 }
 
+/** Whole disks a group of this level may lose and still serve every block: 1 (RAID-4), 2 (RAID-DP). */
+export function toleranceOfLevel(level: RaidLevel): number {
+  return level === 'raid_dp' ? 2 : 1;
+}
+
 /** The smallest prime strictly greater than `n` (RAID-DP needs p-1 >= data disks). */
 export function primeAbove(n: number): number {
   let p = Math.max(2, n + 1);
