@@ -19,7 +19,9 @@ import { MODES, type ModelPath, modeGraph } from './paths.ts';
 
 /**
  * Paths realised on the reference, per mode, as measured (state paths and transition cover together:
- * 346, 346 and 345 paths; a latent error repaired by a scrub, DISK_REPAIRED, is one realised in each). The run is deterministic, so the floor is the measured count itself: a
+ * 374, 374 and 373 paths; a latent error repaired by a scrub, DISK_REPAIRED, is one realised in each;
+ * the lost volume's states, VOLUME_LOST on, redrew the shortest paths and one fewer is realised per
+ * mode than before them). The run is deterministic, so the floor is the measured count itself: a
  * lower count means the model's paths or the reference's timing changed, and which paths stopped
  * being realised (the table's stops) says whether that is a regression before the floor is moved.
  *
@@ -30,7 +32,7 @@ import { MODES, type ModelPath, modeGraph } from './paths.ts';
  * goes out of sync on a perfect link without a partition or a crash. The model allows all of that on
  * purpose (model/statechart.ts); a path through such a state cannot be realised, and is counted.
  */
-const REALISED_FLOOR: Readonly<Record<Mode, number>> = { sync: 31, 'strict-sync': 31, 'semi-sync': 27 };
+const REALISED_FLOOR: Readonly<Record<Mode, number>> = { sync: 30, 'strict-sync': 30, 'semi-sync': 26 };
 
 let paths: ModelPath[] = [];
 
