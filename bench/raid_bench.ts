@@ -9,7 +9,7 @@
 
 import { copyWords } from '../impl/parity.ts';
 import { encode, encodeInto, type ParityCode } from '../impl/parity_code.ts';
-import { createWasmXor, type WasmXor } from '../impl/parity_wasm.ts';
+import { createWasmXor, type WasmXor, wasmXor } from '../impl/parity_wasm.ts';
 import { raidDpCode } from '../impl/raid_dp.ts';
 import { raid4Code } from '../impl/raid4.ts';
 
@@ -63,7 +63,7 @@ export function measureParity(): ParityFigures {
     memcpyGBps: rate(copies.bytes, () => {
       for (const [dst, src] of copies.pairs) copyWords(dst, src);
     }),
-    wasm: createWasmXor(0) !== null,
+    wasm: wasmXor() !== null,
   };
 }
 

@@ -96,6 +96,7 @@ function encodeUnit(
   into: boolean,
 ): void {
   if (kernels && !into && encodeUnitFresh(kernels, code, cells, which)) return;
+  if (kernels && into && encodeUnitInto(kernels, code, cells)) return;
   const at: number[] = kernels ? new Array<number>(cells.length).fill(-1) : [];
   kernels?.begin();
   const sources: Uint32Array[] = [];
@@ -184,6 +185,54 @@ function encodeUnitFresh(
   results.forEach((cell, slot) => {
     cells[cell] = new Uint32Array(buffer, slot * stride, words);
   });
+  kernels.begin();
+  return true;
+}
+
+/**
+ * `encodeInto` of a whole unit in one batch, when the scratch holds every heap cell and every heap
+ * parity result (false, with nothing changed, when it does not, when blocks differ in length, or when
+ * a parity cell holds no block). Arena blocks cost no scratch: a unit all in the arena is encoded in
+ * place, each parity written where it lies and read there by later equations.
+ */
+function encodeUnitInto(kernels: WasmXor, code: ParityCode, cells: (Uint32Array | null)[]): boolean {
+  let words = -1;
+  let staged = 0;
+  for (const c of cells) {
+    if (!c) continue;
+    if (words < 0) words = c.length;
+    else if (c.length !== words) return false;
+    if (kernels.arenaOffset(c) === undefined) staged++;
+  }
+  if (words < 0) return false;
+  for (const eq of code.equations) if (!cells[eq.parity]) return false;
+  const bytes = words * 4;
+  // Heap cells staged, plus scratch for each heap parity result: at most twice the heap cells.
+  if (2 * staged * ((bytes + 15) & ~15) > kernels.scratchBytes) return false;
+  kernels.begin();
+  const at = new Array<number>(cells.length).fill(-1);
+  for (const eq of code.equations) {
+    let n = 0;
+    for (const m of eq.members) {
+      if (at[m]! < 0) {
+        const value = cells[m];
+        if (!value) continue;
+        at[m] = kernels.stage(value);
+      }
+      kernels.offsets[n++] = at[m]!;
+    }
+    const dst = cells[eq.parity]!;
+    const inPlace = kernels.arenaOffset(dst);
+    if (n === 0) {
+      dst.fill(0);
+      at[eq.parity] = inPlace ?? -1;
+      continue;
+    }
+    const out = inPlace ?? kernels.reserve(bytes);
+    kernels.xor(out, n, bytes);
+    if (inPlace === undefined) kernels.copyTo(dst, out);
+    at[eq.parity] = out;
+  }
   kernels.begin();
   return true;
 }

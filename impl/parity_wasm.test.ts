@@ -254,6 +254,11 @@ describe('encoding on the wasm kernels equals encoding on the JS loops', () => {
     encode(code, js, undefined, null);
     encode(code, wasm);
     same(wasm, js);
+    // The same unit into heap parity blocks: encodeInto's batch restarts too.
+    const into = unitFrom(code, 16384, 7, false);
+    for (const eq of code.equations) into[eq.parity] = new Uint32Array(16384);
+    encodeInto(code, into);
+    same(into, js);
     // RAID-4 with 9 blocks of 256 KiB: one equation alone needs 2.5 MiB of scratch.
     const wide = raid4Code(9);
     const jsWide = unitFrom(wide, 65536, 8, false);

@@ -198,9 +198,10 @@ interface WasmApi {
  * The kernels over one memory of their own, fixed in size: a scratch area, then an optional arena of
  * blocks handed out once (a CP's stripe and parity buffers) that the kernels read and write in place.
  *
- * Operands are Uint32Arrays. One in this memory is used where it lies; any other (a block on the JS
- * heap) is staged: copied into scratch once per batch. A batch is the span between two `begin` calls;
- * one batch at a time, and a heap block staged in a batch must not change during it.
+ * Operands are Uint32Arrays. An arena block (one `block` handed out) is used where it lies; any other
+ * (a block on the JS heap) is staged: copied into scratch. A batch is the span between two `begin`
+ * calls, one batch at a time: `xorOf` is a batch of its own; parity_code.ts drives `stage`, `reserve`,
+ * `xor` and the copies out itself, staging each cell of a unit once.
  */
 export class WasmXor {
   readonly #buffer: ArrayBuffer;
