@@ -1,4 +1,6 @@
-// XOR kernels for parity: whole blocks as Uint32Array word views, several sources per pass.
+// XOR kernels for parity: whole blocks as Uint32Array word views, several sources per pass. `xorOf`
+// runs on the WebAssembly SIMD kernels (parity_wasm.ts) when the engine has them, else on the JS word
+// loops here, which are also the oracle the wasm kernels are tested against.
 // Fault model: none here (pure arithmetic on memory); callers own every buffer they pass as `dst`.
 
 import { wasmXor } from './parity_wasm.ts';
@@ -96,7 +98,10 @@ function acc3(dst: Uint32Array, a: Uint32Array, b: Uint32Array, c: Uint32Array):
   for (; i < n; i++) dst[i] = dst[i]! ^ a[i]! ^ b[i]! ^ c[i]!;
 }
 
-/** dst = XOR of `sources` (all zero when there are none). `dst` must not be one of the sources. */
+/**
+ * dst = XOR of `sources` (all zero when there are none), on the wasm kernels when they run here.
+ * `dst` must not be one of the sources.
+ */
 export function xorOf(dst: Uint32Array, sources: readonly Uint32Array[]): void {
   const kernels = wasmXor();
   if (kernels === null || sources.length === 0 || !kernels.xorOf(dst, sources)) xorOfJs(dst, sources);
