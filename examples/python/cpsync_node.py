@@ -7,6 +7,8 @@ Design, in short:
   double parity of our own (Reed-Solomon over GF(2^8), one row of blocks at a time), which survives any
   two lost blocks of a row. Every block is stored with a CRC-32; a mismatch is a latent error (repaired
   from parity) or, after a power cut, a torn write (sealed at mount; parity is then recomputed).
+  Each disk's last block is its mark, written at format and by a rebuild only after every row it
+  rebuilt: a spare without one is not taken as data, and mount finishes its rebuild (rule D2).
 - A shadow-paged volume: an image is a root block and an LBA table of (VBN, CRC) pairs in one of three
   slots; data goes to fresh VBNs (round-robin, never a VBN the committed image or the mirror's image
   uses); the root is written last, so a power cut falls back to the previous image. Both sides use the
@@ -166,9 +168,23 @@ def xor_blocks(blocks, size):
 # RAID
 
 
+def group_rows(geometry):
+    """The rows a group's stripes hold: whole stripes before each disk's last DBN, its mark (below)."""
+    return (geometry["blocksPerDisk"] - 1) // geometry["depthBlocks"] * geometry["depthBlocks"]
+
+
 class Group:
     """A RAID group: data disks then P (then Q for raid_dp). VBN v is in stripe v // (n*depth); a
-    stripe is `depth` consecutive DBNs of every disk; parity is kept per row (one DBN of every disk)."""
+    stripe is `depth` consecutive DBNs of every disk; parity is kept per row (one DBN of every disk).
+
+    Each disk's last DBN is outside every stripe: its mark, a zero block that says the disk is a whole
+    member of the group. Format marks every disk; a rebuild marks its spare only after every rebuilt
+    row was written (rule D2). The disks tell which DBNs were ever written on them (`stored`), so a
+    disk whose mark was never written is a spare whose rebuild did not finish (or never began): its
+    blocks are not data (never-written ones read as zeros that verify), it is read as missing, and
+    mount finishes its rebuild. A torn mark is still a written one, and it comes after every row: the
+    spare is whole then. The marks of all the disks make a row of zeros, parity-consistent, that
+    scrub and mount treat as any other row."""
 
     def __init__(self, geometry, disks):
         self.level = geometry["level"]
@@ -179,10 +195,13 @@ class Group:
         self.tolerance = 1 if self.level == "raid4" else 2
         if len(self.disks) != self.n + self.tolerance:
             raise ValueError("group needs %d disks" % (self.n + self.tolerance))
-        stripes = geometry["blocksPerDisk"] // self.depth
-        self.rows = stripes * self.depth
+        self.mark = geometry["blocksPerDisk"] - 1
+        self.rows = group_rows(geometry)
+        if self.rows < 1:
+            raise ValueError("%d blocks per disk hold no stripe beside the mark" % geometry["blocksPerDisk"])
         self.vbn_count = self.n * self.rows
         self.zero = bytes(self.bytes)
+        self.unfinished = set()  # columns whose spare is not rebuilt yet: read as missing
 
     def locate(self, vbn):
         if not 0 <= vbn < self.vbn_count:
@@ -196,7 +215,7 @@ class Group:
         return sum_ == block_sum(data)
 
     def up(self, col):
-        return self.disks[col] not in FAILED
+        return self.disks[col] not in FAILED and col not in self.unfinished
 
     def parity(self, data):
         p = xor_blocks(data, self.bytes)
@@ -318,13 +337,12 @@ class Group:
         media(data_ops + parity_ops)
 
     def touch(self):
-        """At format: zeros over the first row, so that every member disk holds a block from then on and
-        an empty disk at mount can only be a blank spare put in while the node was down."""
-        self.write([(self.locate_vbn(col, 0), self.zero) for col in range(self.n)])
+        """At format: every disk's mark, so that from then on a disk without one can only be a spare
+        whose rebuild did not finish (or a blank one put in while the node was down)."""
+        media([self._mark_op(col) for col in range(len(self.disks)) if self.up(col)])
 
-    def locate_vbn(self, col, dbn):
-        stripe, lane = divmod(dbn, self.depth)
-        return stripe * self.n * self.depth + col * self.depth + lane
+    def _mark_op(self, col):
+        return self._write_op(col, self.mark, self.zero)
 
     def stored_rows(self, skip=()):
         cols = [c for c in range(len(self.disks)) if self.up(c) and c not in skip]
@@ -335,18 +353,18 @@ class Group:
         return stored
 
     def rebuild(self, col):
-        """Reconstructs every written row of column `col` onto its (new, blank) disk."""
+        """Reconstructs every written row of column `col` onto its (new, blank or partly rebuilt) disk,
+        read as missing meanwhile, then writes its mark, last: a power cut anywhere before leaves the
+        disk unmarked, so the restart's mount rebuilds it again rather than take its blocks as data."""
+        self.unfinished.add(col)
         stored = self.stored_rows(skip=(col,))
-        dbns = sorted(set().union(*stored.values())) if stored else []
+        dbns = sorted(set().union(*stored.values()) - {self.mark}) if stored else []
         for i in range(0, len(dbns), 64):
             chunk = dbns[i : i + 64]
-            saved = self.disks[col]
-            FAILED.add(saved)  # read the row without the blank disk
-            try:
-                rows, _ = self.read_rows(chunk)
-            finally:
-                FAILED.discard(saved)
+            rows, _ = self.read_rows(chunk)
             media([self._write_op(col, dbn, rows[dbn][col]) for dbn in chunk])
+        media([self._mark_op(col)])
+        self.unfinished.discard(col)
 
     def scrub(self):
         """Reads every written row and rewrites each block that fails its checksum (a latent error),
@@ -362,17 +380,17 @@ class Group:
             media([self._write_op(col, dbn, rows[dbn][col]) for dbn, cols in bad.items() for col in cols])
 
     def mount(self):
-        """After a power cut: a blank spare put in while we were down is rebuilt; a torn block (nothing
-        else can be bad now: the harness never cuts power with a disk fault outstanding) is sealed as it
-        is; parity is recomputed for every written row."""
+        """After a power cut: a disk without its mark (a spare whose rebuild the cut interrupted, or a
+        blank one put in while we were down) is read as missing and rebuilt first; then a torn block
+        (nothing else can be bad now: the harness never cuts power with a disk fault outstanding) is
+        sealed as it is; parity is recomputed for every written row."""
         stored = self.stored_rows()
-        if any(stored.values()):
-            for col, dbns in stored.items():
-                if not dbns and not FAILED & set(self.disks):
-                    try:
-                        self.rebuild(col)
-                    except RaidError as e:
-                        log("cannot rebuild a blank disk:", e)
+        self.unfinished = {col for col, dbns in stored.items() if self.mark not in dbns}
+        for col in sorted(self.unfinished):
+            try:
+                self.rebuild(col)
+            except RaidError as e:
+                log("cannot finish the rebuild of column %d (read as missing):" % col, e)
         dbns = sorted(set().union(*self.stored_rows().values()))
         for i in range(0, len(dbns), 64):
             chunk = dbns[i : i + 64]
@@ -426,7 +444,7 @@ class Layout:
         self.data_start = SLOTS * self.slot_blocks
 
         def vbn_count(g):
-            return g["dataDisks"] * (g["blocksPerDisk"] // g["depthBlocks"]) * g["depthBlocks"]
+            return g["dataDisks"] * group_rows(g)  # as Group counts them: the marks hold no VBN
 
         self.limit = min(vbn_count(spec["primary"]), vbn_count(spec["mirror"]))
 
