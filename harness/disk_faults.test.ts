@@ -211,6 +211,22 @@ describe('a primary past its tolerance (rule D4)', () => {
     expect(kinds(r.executed), where).not.toContain('restart');
   });
 
+  it('a swarm campaign catches the source that stalls writes on a lost volume (A4), and only the loss exposes it', () => {
+    const { cx, where } = caughtBySwarm('canary-lost-volume-stalls-writes', 3, 80);
+    expect(cx.property, where).toBe('writes-answered-in-time');
+    const beyond = cx.schedule.actions.findIndex((a) => a.kind === 'fail-disk' && a.beyond === true);
+    expect(beyond, where).toBeGreaterThanOrEqual(0);
+    const actions = cx.schedule.actions.filter((_, i) => i !== beyond);
+    const within = run('canary-lost-volume-stalls-writes', { ...cx.schedule, actions });
+    expect(within.r.violation, `${where}; within tolerance: ${within.where}`).toBeUndefined();
+    // The correct targets answer that write in time: the sometimes goal shows the deadline was judged.
+    for (const target of CORRECT) {
+      const { r, where: w } = run(target, cx.schedule);
+      expect(r.violation, w).toBeUndefined();
+      expect(r.sometimes.has('lost-volume-write-answered'), w).toBe(true);
+    }
+  });
+
   it('a swarm campaign catches the source that reads lost blocks as zeros, and only the loss exposes it', () => {
     const { cx, where } = caughtBySwarm('canary-lost-blocks-read-as-zeros', 3, 80);
     expect(['reads-see-latest-acked', 'raid-never-returns-wrong-data'], where).toContain(cx.property);

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { disksFor, toleranceOfLevel } from './media/geometry.ts';
 import { type PresetOptions, smallWorld } from './presets.ts';
 import type { LinkFaults, MessageFault } from './sim_network.ts';
-import type { Mode, NodeId, WorldSpec } from './target.ts';
+import { answerDeadlineTicks, type Mode, type NodeId, type WorldSpec } from './target.ts';
 import { describeMessageFault, type WorldAction } from './world.ts';
 import type { DataPattern } from './write_contents.ts';
 
@@ -501,8 +501,8 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
     });
   // A source's primary loses one disk more than it tolerates (rule D4): writes acknowledged in sync
   // first, then every disk it may lose and one more; reads (an error or the right data), writes (failed,
-  // or acknowledged as the mode allows) and time for a CP that cannot commit; then the operator cuts
-  // its power and fails it over. (A cut armed at a later media write would rarely fall: a lost volume
+  // or acknowledged as the mode allows) and time for a CP that cannot commit, then for the last write's
+  // answer (A4); then the operator cuts its power and fails it over. (A cut armed at a later media write would rarely fall: a lost volume
   // writes little.)
   const primaries = groups.filter((g) => g.group === 'primary');
   const volumeLost = fc
@@ -537,6 +537,8 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
             { kind: 'tick', ticks: t },
             { kind: 'read', source: s, lba: l },
             { kind: 'write', source: s, lba: lbas[0]! },
+            // Past A4's deadline: a write the offline volume took must have been answered by now.
+            { kind: 'tick', ticks: answerDeadlineTicks(spec) + spec.ackTimeoutTicks + 3 },
             { kind: 'crash', node: s },
             { kind: 'failover', source: s },
             { kind: 'read', source: s, lba: l },

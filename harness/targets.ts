@@ -177,6 +177,12 @@ export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
     'fail',
   ),
   referenceTarget(
+    'canary-lost-volume-stalls-writes',
+    'D4/A4: a source whose primary went past its tolerance stalls new writes, waiting for a CP that cannot come',
+    { stallWritesWhenLost: true },
+    'fail',
+  ),
+  referenceTarget(
     'canary-root-first',
     "C2 (crash ordering): the destination writes a CP sync's root before the blocks it points to",
     { rootFirst: true },

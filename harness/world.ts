@@ -308,8 +308,11 @@ export class World {
   readonly faultPrng: Prng;
   /** The disk faults this world injected and which are still there, read off its disks. */
   readonly diskFaults: DiskFaults;
-  /** Sources whose primary group lost more disks than it tolerates (rule D4): offline for good. */
-  readonly lostVolumes = new Set<NodeId>();
+  /**
+   * Sources whose primary group lost more disks than it tolerates (rule D4): offline for good. Each
+   * maps to the highest write id issued before the loss.
+   */
+  readonly lostVolumes = new Map<NodeId, number>();
   /** Who heard from whom: numbered sends and deliveries, kept by the world (rule A1). */
   readonly causality = new Causality();
   /** Per node, the last tick it lost power or came back (rule L1). */
@@ -464,7 +467,8 @@ export class World {
           source !== undefined &&
           action.group === 'primary' &&
           failed > toleranceOfLevel(source.primary.level);
-        if (lost) this.lostVolumes.add(action.node);
+        if (lost && !this.lostVolumes.has(action.node))
+          this.lostVolumes.set(action.node, this.writes.at(-1)?.writeId ?? 0);
         return this.log(
           `fail-disk ${action.node} ${action.group}[${action.index}]${lost ? ': the primary is past its tolerance (D4)' : ''}`,
         );

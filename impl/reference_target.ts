@@ -85,6 +85,8 @@ export interface Variation {
   readonly labelSpareFirst?: boolean;
   /** D4: a read its RAID group refuses (past its tolerance) returns a zero block, as a hole would. */
   readonly lostBlocksReadAsZeros?: boolean;
+  /** D4/A4: a source whose primary went offline stalls writes, waiting for a CP that cannot come. */
+  readonly stallWritesWhenLost?: boolean;
 }
 
 export function referenceTarget(
@@ -331,6 +333,7 @@ class ReferenceWorld implements TargetInstance {
       unsafeReadsFail: this.variation.readsFail === true,
       unsafeSpuriousOutOfSync: this.variation.spuriousOutOfSync === true,
       unsafeLabelSpareFirst: this.variation.labelSpareFirst === true,
+      unsafeStallWhenOffline: this.variation.stallWritesWhenLost === true,
       unsafeNvlogFullFailsWrites: this.variation.nvlogFullFailsWrites === true,
       unsafeNoCpOnFullHalf: this.variation.noCpOnFullHalf === true,
       unsafeTimeoutNeverFires: this.variation.timeoutNeverFires === true,

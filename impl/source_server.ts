@@ -44,6 +44,8 @@ export interface SourceConfig {
   readonly unsafeSpuriousOutOfSync?: boolean;
   /** Deliberate bug for canary targets (rule D2): a spare is labelled in sync before it is rebuilt. */
   readonly unsafeLabelSpareFirst?: boolean;
+  /** Deliberate bug for canary targets (rules D4, A4): an offline volume stalls writes instead of failing them. */
+  readonly unsafeStallWhenOffline?: boolean;
   /** Deliberate bug for canary targets (rule N1): with both NVLOG halves full, a write fails instead of stalling. */
   readonly unsafeNvlogFullFailsWrites?: boolean;
   /** Deliberate bug for canary targets (rule T2): a write finding the active half full starts no CP. */
@@ -184,8 +186,8 @@ export class SourceServer {
   clientWrite(writeId: number, lba: number, data: Uint8Array): void {
     if (!Number.isInteger(lba) || lba < 0 || lba >= this.config.lbaCount)
       return this.answer(writeId, false, `LBA ${lba} outside the volume (0..${this.config.lbaCount - 1})`);
-    if (this.offline !== null) return this.answer(writeId, false, `volume offline: ${this.offline}`);
     const write = { writeId, lba, data: this.config.unsafeDedupWeakFingerprint ? this.dedup(data) : data };
+    if (this.offline !== null) return this.refuseOffline(write);
     // Later writes queue behind stalled ones: a client sees its writes applied in the order it sent them.
     if (this.stalled.length > 0) {
       this.stalled.push(write);
@@ -193,7 +195,7 @@ export class SourceServer {
     }
     // A CP the write starts may find the volume offline: the write, not yet logged, fails with it.
     const accepted = this.unlessOffline(() => this.accept(write));
-    if (accepted === undefined) return this.answer(writeId, false, `volume offline: ${this.offline}`);
+    if (accepted === undefined) return this.refuseOffline(write);
     if (accepted) return;
     // CANARY (N1): both halves full: fail the write instead of stalling it (back-pressure).
     if (this.config.unsafeNvlogFullFailsWrites) return this.answer(writeId, false, 'NVLOG full');
@@ -269,7 +271,18 @@ export class SourceServer {
   private goOffline(reason: string): void {
     this.offline ??= reason;
     // Stalled writes were never logged: they fail now rather than wait for a CP that cannot come.
+    // CANARY (D4/A4): unsafeStallWhenOffline leaves them waiting for it.
+    if (this.config.unsafeStallWhenOffline) return;
     for (const w of this.stalled.splice(0)) this.answer(w.writeId, false, `volume offline: ${reason}`);
+  }
+
+  /** A write an offline volume cannot take: it fails (or, for the canary, waits forever). */
+  private refuseOffline(write: PendingWrite): void {
+    if (this.config.unsafeStallWhenOffline) {
+      this.stalled.push(write);
+      return;
+    }
+    this.answer(write.writeId, false, `volume offline: ${this.offline}`);
   }
 
   private tickServing(): void {

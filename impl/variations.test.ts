@@ -73,6 +73,7 @@ describe('deviating targets', () => {
       'canary-log-trusts-stale-lap',
       'canary-labels-spare-first',
       'canary-lost-blocks-read-as-zeros',
+      'canary-lost-volume-stalls-writes',
       'canary-root-first',
     ]);
     for (const t of DEVIATING_TARGETS) {

@@ -6,6 +6,7 @@
 import type { History, Image } from '../harness/history.ts';
 import { compareMirror, compareNewlyLive, isEqual } from '../harness/mirror_compare.ts';
 import { MESSAGE_OVERHEAD_BYTES, type NodeId, resyncMetadataBlocks } from '../harness/target.ts';
+import { OUT_OF_RANGE_WRITE_IDS } from '../harness/world.ts';
 import { DISK_OBLIGATIONS } from './disk_obligations.ts';
 import { OBLIGATIONS } from './obligations.ts';
 
@@ -395,6 +396,24 @@ const lostVolumeRead: Property = {
   },
 };
 
+/** D4 with A4: a write a lost volume's source took after the loss was answered while it was up. */
+const lostVolumeWriteAnswered: Property = {
+  name: 'lost-volume-write-answered',
+  kind: 'sometimes',
+  description: 'a write taken after its primary went past its tolerance was answered by the source still up',
+  partnerOf: ['writes-answered-in-time'],
+  check: (h) =>
+    h.acks.some((a) => {
+      const lostAfter = h.world.lostVolumes.get(a.source);
+      return (
+        lostAfter !== undefined &&
+        a.writeId > lostAfter &&
+        a.writeId < OUT_OF_RANGE_WRITE_IDS &&
+        h.after.sources[a.source]?.relationship !== 'failed-over'
+      );
+    }),
+};
+
 export const PROPERTIES: readonly Property[] = [
   mirrorEqualsPrimaryAtCp,
   mirrorIsACpImage,
@@ -415,6 +434,7 @@ export const PROPERTIES: readonly Property[] = [
   readAfterAck,
   degradedRead,
   lostVolumeRead,
+  lostVolumeWriteAnswered,
   ...OBLIGATIONS,
   ...DISK_OBLIGATIONS,
 ];
