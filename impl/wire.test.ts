@@ -435,3 +435,100 @@ describe('what a rejection and a refusal say', () => {
     ).toBe('reject src1 cp=8 "x"');
   });
 });
+
+describe('field limits, at the edge', () => {
+  it('a string of exactly 65535 UTF-8 bytes fits, in a reject’s reason and in a source id', () => {
+    const reason = `${'é'.repeat(0x7fff)}x`; // 2 * 32767 + 1 = 65535 bytes
+    expect(new TextEncoder().encode(reason).length).toBe(0xffff);
+    const m: Message = {
+      kind: 'reject',
+      source: 'src0',
+      refused: 'seq',
+      number: 3,
+      permanent: false,
+      reason,
+    };
+    expect(decodeMessage(encodeMessage(m))).toEqual(m);
+    const longSource: Message = { kind: 'log-ack', source: 's'.repeat(0xffff), seq: 1 };
+    expect(decodeMessage(encodeMessage(longSource))).toEqual(longSource);
+    expect(() => encodeMessage({ ...m, reason: `${reason}y` })).toThrow(
+      'wire: reason fits in 65535 UTF-8 bytes',
+    );
+  });
+
+  it('refuses an entry checksum that is negative or not an integer (u32 fields)', () => {
+    const entry = {
+      kind: 'log-entry',
+      source: 'src0',
+      seq: 1,
+      lba: 0,
+      data: new Uint8Array(1),
+      entrySum: 0,
+    } as const;
+    for (const entrySum of [-1, 1.5, 0xffff_ffff + 1])
+      expect(() => encodeMessage({ ...entry, entrySum }), `entrySum ${entrySum}`).toThrow(
+        'wire: u32 field in range',
+      );
+    expect(decodeMessage(encodeMessage({ ...entry, entrySum: 0xffff_ffff }))).toEqual({
+      ...entry,
+      entrySum: 0xffff_ffff,
+    });
+  });
+
+  it('refuses a counter that is negative, fractional or past 2^53, naming the rule', () => {
+    for (const lastCommittedCp of [-1, -(2 ** 40), 1.5, 2 ** 53])
+      expect(
+        () => encodeMessage({ kind: 'hello', source: 'src0', lastCommittedCp, helloSeq: 1 }),
+        `counter ${lastCommittedCp}`,
+      ).toThrow('wire: counter is a non-negative safe integer');
+    const largest: Message = {
+      kind: 'hello',
+      source: 'src0',
+      lastCommittedCp: Number.MAX_SAFE_INTEGER,
+      helloSeq: 0,
+    };
+    expect(decodeMessage(encodeMessage(largest))).toEqual(largest);
+  });
+
+  it('refuses to encode a message of a kind it has no code for (a bug in the sender)', () => {
+    const unknown = { kind: 'gossip', source: 'src0' } as unknown as Message;
+    expect(() => encodeMessage(unknown)).toThrow('wire: u16 field in range');
+  });
+
+  it('encodes one block far larger than the buffer has grown to so far, in one step', () => {
+    // 256 KiB: more than twice any frame encoded before it, so the buffer doubles several times at once.
+    const data = Uint8Array.from({ length: 1 << 18 }, (_, i) => (i * 7) & 0xff);
+    const bytes = encodeMessage({ kind: 'log-entry', source: 'src0', seq: 1, lba: 2, data, entrySum: 5 });
+    expect(bytes.length).toBe(16 + 6 + 8 + 8 + 4 + 4 + (1 << 18));
+    const decoded = decodeMessage(bytes);
+    if (decoded instanceof WireError || decoded.kind !== 'log-entry') throw new Error(String(decoded));
+    expect({ ...decoded, data: null }).toEqual({
+      kind: 'log-entry',
+      source: 'src0',
+      seq: 1,
+      lba: 2,
+      data: null,
+      entrySum: 5,
+    });
+    // Compared as one buffer: an element-wise deep equal of 256 KiB takes seconds.
+    expect(Buffer.from(decoded.data).equals(Buffer.from(data))).toBe(true);
+    // A small frame after it is whole: nothing of the big one shows.
+    expect(encodeMessage({ kind: 'log-ack', source: 'src0', seq: 9 })).toEqual(
+      frame(2, [...SRC0, ...u64(9)]),
+    );
+  });
+});
+
+describe('strings', () => {
+  it('keep a leading byte order mark: every string round-trips, U+FEFF first included', () => {
+    const m: Message = {
+      kind: 'reject',
+      source: '\uFEFFsrc0',
+      refused: 'cp',
+      number: 1,
+      permanent: true,
+      reason: '\uFEFF',
+    };
+    expect(decodeMessage(encodeMessage(m))).toEqual(m);
+  });
+});
