@@ -814,6 +814,30 @@ describe('Volume reads, writes and CPs', () => {
   });
 });
 
+describe('Volume over a group past its tolerance', () => {
+  it('a CP whose batch RAID refuses begins nothing: the dirty blocks stay readable, their VBNs free', () => {
+    const raid = group(RAID4);
+    const volume = Volume.format(raid, { lbaCount: 10 });
+    volume.write(1, block(1));
+    volume.cp(1); // VBNs 4 and 5
+    volume.write(1, block(2));
+    volume.write(2, block(3));
+    raid.disks[0]!.fail();
+    raid.disks[1]!.fail();
+    expect(() => volume.beginCp(2)).toThrow(RaidFailure);
+    expect([volume.cpInProgress, volume.dirtyCount, volume.freeCount, volume.cpNumber]).toEqual([
+      null,
+      2,
+      498,
+      1,
+    ]);
+    expect([1, 2].map((lba) => hex(volume.read(lba)))).toEqual([block(2), block(3)].map(hex));
+    // Refused again, with the same blocks: nothing leaked from the first attempt.
+    expect(() => volume.beginCp(2)).toThrow(RaidFailure);
+    expect([volume.dirtyCount, volume.freeCount]).toEqual([2, 498]);
+  });
+});
+
 describe('Volume pins on disk', () => {
   it('pinBaseImages writes slot 3 then slot 2, once; unpinBaseImages clears slot 2 then slot 3, once', () => {
     const spy = recorded(group(RAID4));
