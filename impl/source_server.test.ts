@@ -894,3 +894,58 @@ describe('scrub', () => {
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
+
+describe('a primary past its RAID tolerance goes offline (rule D4)', () => {
+  /** Writes 1..10 undelivered: CP 1 started at write 5 and awaits its confirm, writes 9 and 10 stall. */
+  function stalledThenLost(pair: ServerPair): void {
+    for (let i = 1; i <= 10; i++) pair.write(i, i, i);
+    expect(pair.source.pendingWrites).toBe(10);
+    // Two disks of the RAID-4 primary fail: the next CP cannot be written.
+    pair.sourceMedia.disks[0]!.fail();
+    pair.sourceMedia.disks[1]!.fail();
+    pair.deliverAll();
+  }
+
+  it('stalled writes and later ones fail; logged ones are still answered; no CP or hello after', () => {
+    const pair = new ServerPair();
+    stalledThenLost(pair);
+    for (let i = 1; i <= 8; i++) expect(pair.answersTo(i), `write ${i}`).toEqual([{ writeId: i, ok: true }]);
+    for (const i of [9, 10]) {
+      expect(pair.answersTo(i).length, `write ${i}`).toBe(1);
+      expect(pair.answersTo(i)[0]).toMatchObject({ writeId: i, ok: false });
+      expect(pair.answersTo(i)[0]!.error).toMatch(/^volume offline: ./);
+    }
+    expect(pair.source.pendingWrites).toBe(0);
+    pair.write(11, 1, 11);
+    expect(pair.answersTo(11)).toEqual([{ writeId: 11, ok: false, error: pair.answersTo(9)[0]!.error }]);
+    const sent = pair.sentBySource.length;
+    const cp = pair.source.committedCp;
+    pair.tick(3 * CP_INTERVAL_TICKS);
+    expect(pair.source.committedCp).toBe(cp);
+    expect(pair.sentBySource.filter((m) => m.kind !== 'log-entry').length).toBe(
+      pair.sentBySource.slice(0, sent).filter((m) => m.kind !== 'log-entry').length,
+    );
+  });
+
+  it('a write whose full half starts the CP that finds the volume lost fails with it', () => {
+    const pair = new ServerPair();
+    afterWrites(pair, 4);
+    pair.sourceMedia.disks[0]!.fail();
+    pair.sourceMedia.disks[1]!.fail();
+    pair.write(5, 5, 5);
+    expect(pair.answersTo(5)).toHaveLength(1);
+    expect(pair.answersTo(5)[0]).toMatchObject({ writeId: 5, ok: false });
+    expect(pair.answersTo(5)[0]!.error).toMatch(/^volume offline: ./);
+    expect(pair.source.pendingWrites).toBe(0);
+  });
+
+  it('unsafeStallWhenOffline: the canary leaves stalled and later writes waiting for a CP that never comes', () => {
+    const pair = new ServerPair({ source: { unsafeStallWhenOffline: true } });
+    stalledThenLost(pair);
+    expect(pair.answersTo(9)).toEqual([]);
+    pair.write(11, 1, 11);
+    pair.tick(3 * CP_INTERVAL_TICKS);
+    expect(pair.answersTo(11)).toEqual([]);
+    expect(pair.source.pendingWrites).toBe(3);
+  });
+});
