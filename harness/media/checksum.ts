@@ -8,7 +8,8 @@ const SEED = 0x811c9dc5;
 export function checksum(bytes: Uint8Array): number {
   let h = SEED ^ bytes.length;
   const words = bytes.length >>> 2;
-  if ((bytes.byteOffset & 3) === 0 && words > 0) {
+  // Aligned bytes are read as words in place (an empty view too: a zero-length Uint32Array is valid).
+  if ((bytes.byteOffset & 3) === 0) {
     const view = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
     for (let i = 0; i < words; i++) h = Math.imul(h ^ view[i]!, PRIME);
   } else {

@@ -1,5 +1,6 @@
 // Tests of the media under the storage stack: the in-memory disk (bounds, failure, latent errors, torn
-// writes, clones), the power source that cuts it, and the typed errors they throw.
+// writes, clones, what the harness may inspect) and the typed errors the media throw. The power
+// source has its own tests (power.test.ts).
 
 import { describe, expect, it } from 'vitest';
 import { checksum } from './checksum.ts';
@@ -109,6 +110,50 @@ describe('Disk', () => {
   });
 });
 
+describe('what the harness inspects', () => {
+  it('verifies a block against its stored checksum, and holds only what was stored', () => {
+    const d = disk();
+    expect([d.verifies(1), d.holds(1)]).toEqual([true, false]);
+    d.write(1, filled(3), checksum(filled(3)));
+    d.write(2, filled(3), 99);
+    expect([d.verifies(1), d.holds(1), d.verifies(2), d.holds(2)]).toEqual([true, true, false, true]);
+    d.plantLatentError(1, 5);
+    d.plantLatentError(3);
+    expect([d.verifies(1), d.verifies(3), d.holds(3), d.holds(0)]).toEqual([false, false, true, false]);
+    // An inspection is not a read: nothing counted, and a failed disk's blocks are still there.
+    d.fail();
+    expect([d.verifies(1), d.verifies(0), d.holds(2)]).toEqual([false, true, true]);
+    expect([d.reads, d.writes]).toEqual([0, 2]);
+  });
+
+  it('lists the stored DBNs in numeric order, whatever the order they were written in', () => {
+    const d = new Disk({ id: 'd', blockCount: 40, blockBytes: BLOCK_BYTES });
+    for (const dbn of [30, 2, 11, 0, 9, 21, 3]) d.write(dbn, filled(dbn), dbn);
+    d.plantLatentError(17);
+    expect(d.storedDbns()).toEqual([0, 2, 3, 9, 11, 17, 21, 30]);
+    expect(d.blocksStored).toBe(8);
+  });
+
+  it('a torn write over a never-written block keeps factory zeros in its second half, and counts', () => {
+    const power = new Power();
+    const d = disk(power);
+    power.armCut(1, true);
+    expect(() => d.write(3, filled(9), 9)).toThrow(new PowerLoss(1));
+    const expected = filled(0);
+    expected.fill(9, 0, BLOCK_BYTES / 2);
+    expect(d.read(3)).toEqual({ data: expected, sum: 9 });
+    expect(d.writes).toBe(1);
+    // A whole cut: the write lands entire before the power goes.
+    power.restore();
+    power.armCut(1, false);
+    expect(() => d.write(2, filled(4), 4)).toThrow(PowerLoss);
+    expect(d.read(2)).toEqual({ data: filled(4), sum: 4 });
+    // With the power off a write lands nothing and is not counted.
+    expect(() => d.write(1, filled(5), 5)).toThrow(PowerLoss);
+    expect([d.writes, d.holds(1)]).toEqual([2, false]);
+  });
+});
+
 describe('changes behind the server', () => {
   it("counts a failure and each latent error, not the server's own writes", () => {
     const disk = new Disk({ id: 'd', blockCount: 4, blockBytes: 64 });
@@ -120,59 +165,6 @@ describe('changes behind the server', () => {
     expect(disk.changesBehindServer).toBe(2);
     disk.fail();
     expect(disk.changesBehindServer).toBe(3);
-  });
-});
-
-describe('Power', () => {
-  it('counts writes and cuts after the k-th from now, torn or whole', () => {
-    const power = new Power();
-    const landings: string[] = [];
-    const write = () => power.write((how) => landings.push(how));
-    write();
-    expect([power.writes, power.isOn, power.isArmed]).toEqual([1, true, false]);
-    power.armCut(2, false);
-    expect(power.isArmed).toBe(true);
-    write();
-    expect(() => write()).toThrow(new PowerLoss(3));
-    expect([power.isOn, power.isArmed]).toEqual([false, false]);
-    expect(() => write()).toThrow(PowerLoss);
-    expect(landings).toEqual(['whole', 'whole', 'whole']);
-    power.restore();
-    expect([power.writes, power.isOn, power.isArmed]).toEqual([0, true, false]);
-    power.armCut(1, true);
-    expect(() => write()).toThrow(PowerLoss);
-    expect(landings.at(-1)).toBe('torn');
-  });
-
-  it('says at which write from now an armed cut falls (what a process target is told as cutAt)', () => {
-    const power = new Power();
-    expect(power.cutInWrites).toBeNull();
-    power.write(() => {});
-    power.armCut(3, false);
-    expect(power.cutInWrites).toBe(3);
-    power.write(() => {});
-    expect(power.cutInWrites).toBe(2);
-    power.write(() => {});
-    expect(power.cutInWrites).toBe(1);
-    expect(() => power.write(() => {})).toThrow(PowerLoss);
-    expect(power.cutInWrites).toBeNull();
-  });
-
-  it('disarms, cuts now, and refuses a cut that is not after some write', () => {
-    const power = new Power();
-    power.armCut(1, true);
-    power.disarm();
-    expect(power.isArmed).toBe(false);
-    power.write(() => {});
-    expect(power.isOn).toBe(true);
-    power.armCut(5, false);
-    power.cut();
-    expect([power.isOn, power.isArmed]).toEqual([false, false]);
-    expect(() => power.write(() => {})).toThrow(new PowerLoss(1));
-    for (const k of [0, -1, 1.5])
-      expect(() => power.armCut(k, false), `${k}`).toThrow(
-        new RangeError('armCut: afterWrites must be >= 1'),
-      );
   });
 });
 
