@@ -12,6 +12,7 @@ import { Power } from '../harness/media/power.ts';
 import { RaidFailure } from './errors.ts';
 import { asWords, xorOf } from './parity.ts';
 import { assembleRaidGroup, createRaidGroup, describeGeometry, type RaidGroup } from './raid.ts';
+import { raidDpCode } from './raid_dp.ts';
 import { raid4Code } from './raid4.ts';
 
 const BLOCK_BYTES = 64;
@@ -189,6 +190,37 @@ describe('geometry and factory', () => {
       /same disk appears twice/,
     );
     expect(() => assembleRaidGroup({ ...good, blockBytes: 128 }, disks)).toThrow(/x.d0 has 64-byte blocks/);
+  });
+
+  test("disk ids default to 'raid', and an assembled group is named after its disks' common prefix", () => {
+    const good = geometryOf('raid4', 2, 1);
+    expect(createRaidGroup(good).disks.map((d) => d.id)).toEqual(['raid.d0', 'raid.d1', 'raid.p']);
+    const disksNamed = (ids: string[], blockCount = good.blocksPerDisk) =>
+      ids.map((id) => new Disk({ id, blockCount, blockBytes: BLOCK_BYTES }));
+    // The name shows in every refusal; trailing separators (several of them) are dropped, inner ones kept.
+    const tooSmall = (ids: string[]) => () =>
+      assembleRaidGroup(good, disksNamed(ids, good.blocksPerDisk - 1));
+    const needs = `holds ${good.blocksPerDisk - 1} blocks, the geometry needs ${good.blocksPerDisk}`;
+    expect(tooSmall(['src-a.d0', 'src-a.d1', 'src-a.p'])).toThrow(
+      new ConfigError(`raid group src-a: disk src-a.d0 ${needs}`),
+    );
+    expect(tooSmall(['x-._0', 'x-._1', 'x-._p'])).toThrow(
+      new ConfigError(`raid group x: disk x-._0 ${needs}`),
+    );
+    // No common prefix, or no disks at all: the group is called 'raid'.
+    expect(tooSmall(['a0', 'b1', 'c2'])).toThrow(new ConfigError(`raid group raid: disk a0 ${needs}`));
+    expect(() => assembleRaidGroup(good, [])).toThrow(
+      new ConfigError('raid group raid: raid4 with 2 data disks needs 3 disks, got 0'),
+    );
+    expect(() => assembleRaidGroup(good, disksNamed(['s.d0', 's.p']))).toThrow(
+      new ConfigError('raid group s: raid4 with 2 data disks needs 3 disks, got 2'),
+    );
+    // Bigger disks than the geometry needs are fine; the group then uses only the geometry's blocks.
+    const big = assembleRaidGroup(good, disksNamed(['b.d0', 'b.d1', 'b.p'], good.blocksPerDisk + 5));
+    expect(big.vbnCount).toBe(createRaidGroup(good).vbnCount);
+    // A RAID-DP code is built once per width and shared too.
+    expect(raidDpCode(3)).toBe(raidDpCode(3));
+    expect(raidDpCode(3)).not.toBe(raidDpCode(4));
   });
 
   test('VBNs fill stripe elements of depthBlocks blocks, disk by disk, then row by row', () => {
