@@ -3,10 +3,18 @@
 // limits (a unit larger than scratch, an equation larger than scratch) that fall back or restart.
 
 import fc from 'fast-check';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { xorOf, xorOfJs } from './parity.ts';
 import { encode, encodeInto, type ParityCode } from './parity_code.ts';
-import { createWasmXor, MAX_WASM_SOURCES, wasmXor, xorModuleBytes } from './parity_wasm.ts';
+import {
+  createWasmXor,
+  MAX_WASM_SOURCES,
+  sleb,
+  uleb,
+  WasmXor,
+  wasmXor,
+  xorModuleBytes,
+} from './parity_wasm.ts';
 import { raidDpCode } from './raid_dp.ts';
 import { raid4Code } from './raid4.ts';
 
@@ -45,6 +53,131 @@ describe('the module', () => {
 
   test('its bytes are a pure function of the code', () => {
     expect([...xorModuleBytes()]).toEqual([...xorModuleBytes()]);
+  });
+
+  test('LEB128: unsigned and signed, one byte and several (i32.const of a wider unroll needs two)', () => {
+    expect(uleb(0)).toEqual([0]);
+    expect(uleb(127)).toEqual([0x7f]);
+    expect(uleb(128)).toEqual([0x80, 0x01]);
+    expect(uleb(624485)).toEqual([0xe5, 0x8e, 0x26]);
+    expect(sleb(0)).toEqual([0]);
+    expect(sleb(4)).toEqual([0x04]);
+    expect(sleb(63)).toEqual([0x3f]);
+    expect(sleb(64)).toEqual([0xc0, 0x00]);
+    expect(sleb(-1)).toEqual([0x7f]);
+    expect(sleb(-32)).toEqual([0x60]);
+    expect(sleb(-64)).toEqual([0x40]);
+    expect(sleb(-65)).toEqual([0xbf, 0x7f]);
+    expect(sleb(-128)).toEqual([0x80, 0x7f]);
+    expect(sleb(-123456)).toEqual([0xc0, 0xbb, 0x78]);
+  });
+
+  test('its sections: types, the memory import, functions, exports and code, each its length long', () => {
+    const bytes = [...xorModuleBytes()];
+    let at = 0;
+    const byte = (): number => bytes[at++]!;
+    const uleb = (): number => {
+      let n = 0;
+      for (let shift = 0; ; shift += 7) {
+        const b = byte();
+        n += (b & 0x7f) * 2 ** shift;
+        if ((b & 0x80) === 0) return n;
+      }
+    };
+    const name = (): string => String.fromCharCode(...Array.from({ length: uleb() }, byte));
+    expect(bytes.slice(0, 8)).toEqual([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+    at = 8;
+    const sections: [number, number[]][] = [];
+    while (at < bytes.length) {
+      const id = byte();
+      const length = uleb();
+      sections.push([id, bytes.slice(at, at + length)]);
+      at += length;
+    }
+    expect(at).toBe(bytes.length);
+    expect(sections.map(([id]) => id)).toEqual([1, 2, 3, 7, 10]);
+    const read = (id: number, f: () => void): void => {
+      const contents = sections.find(([i]) => i === id)![1];
+      const saved = bytes.splice(0, bytes.length, ...contents);
+      at = 0;
+      f();
+      expect(at, `section ${id} read to its end`).toBe(contents.length);
+      bytes.splice(0, bytes.length, ...saved);
+    };
+    // Types: xorK takes dst, K sources and bytes (K + 2 i32s) and returns nothing.
+    read(1, () => {
+      expect(uleb()).toBe(MAX_WASM_SOURCES);
+      for (let k = 1; k <= MAX_WASM_SOURCES; k++) {
+        expect(byte()).toBe(0x60);
+        expect(uleb()).toBe(k + 2);
+        for (let p = 0; p < k + 2; p++) expect(byte()).toBe(0x7f);
+        expect(uleb()).toBe(0);
+      }
+    });
+    // One import: env.memory, a memory (kind 2) with limits "min 0, no maximum".
+    read(2, () => {
+      expect(uleb()).toBe(1);
+      expect([name(), name(), byte(), byte(), uleb()]).toEqual(['env', 'memory', 2, 0, 0]);
+    });
+    read(3, () => {
+      expect(uleb()).toBe(MAX_WASM_SOURCES);
+      for (let j = 0; j < MAX_WASM_SOURCES; j++) expect(uleb()).toBe(j);
+    });
+    read(7, () => {
+      expect(uleb()).toBe(MAX_WASM_SOURCES);
+      for (let k = 1; k <= MAX_WASM_SOURCES; k++)
+        expect([name(), byte(), uleb()]).toEqual([`xor${k}`, 0, k - 1]);
+    });
+    // Code: one body per function, each its stated length, ending in `end`; its locals two i32s.
+    const bodies: number[][] = [];
+    read(10, () => {
+      expect(uleb()).toBe(MAX_WASM_SOURCES);
+      for (let k = 1; k <= MAX_WASM_SOURCES; k++) {
+        const length = uleb();
+        bodies.push(bytes.slice(at, at + length));
+        at += length;
+      }
+    });
+    for (const body of bodies) {
+      expect(body.slice(0, 3)).toEqual([1, 2, 0x7f]);
+      expect(body.at(-1)).toBe(0x0b);
+    }
+    // xor1 in full, assembled by hand from the listing in parity_wasm.ts: params dst 0, a 1, bytes 2;
+    // locals i 3, end 4. Each loop: end = bytes & mask; skip when i >= end; body; i += step; loop.
+    const loop = (mask: number, step: number, body: number[]): number[] => [
+      ...[0x20, 2, 0x41, mask, 0x71, 0x21, 4],
+      ...[0x02, 0x40, 0x20, 3, 0x20, 4, 0x4f, 0x0d, 0],
+      ...[0x03, 0x40, ...body],
+      ...[0x20, 3, 0x41, step, 0x6a, 0x22, 3, 0x20, 4, 0x49, 0x0d, 0, 0x0b, 0x0b],
+    ];
+    const at1 = (local: number): number[] => [0x20, local, 0x20, 3, 0x6a];
+    const v128 = (offset: number): number[] => [
+      ...at1(0),
+      ...at1(1),
+      0xfd,
+      0,
+      4,
+      offset,
+      0xfd,
+      11,
+      4,
+      offset,
+    ];
+    expect(bodies[0]).toEqual([
+      ...[1, 2, 0x7f],
+      // i32.const -32, -16, -4 and 32, 16, 4 in signed LEB128.
+      ...loop(0x60, 0x20, [...v128(0), ...v128(16)]),
+      ...loop(0x70, 0x10, v128(0)),
+      ...loop(0x7c, 0x04, [...at1(0), ...at1(1), 0x28, 2, 0, 0x36, 2, 0]),
+      0x0b,
+    ]);
+    // xorK's loop bodies: K loads, then K - 1 XORs (v128.xor, 0xfd 81; i32.xor, 0x73) after the first.
+    for (let k = 2; k <= MAX_WASM_SOURCES; k++) {
+      const body = bodies[k - 1]!;
+      const text = body.join(',');
+      expect(text.split(',253,81').length - 1, `xor${k} v128.xor`).toBe(3 * (k - 1));
+      expect(body.filter((b, i) => b === 0x73 && body[i - 1] === 0).length, `xor${k} i32.xor`).toBe(k - 1);
+    }
   });
 });
 
@@ -150,6 +283,16 @@ describe('the arena', () => {
     expect(kernels.block(1 << 20)).toBeNull();
   });
 
+  test('the arena is exactly what was asked for, in whole pages: a block that ends at the memory fits', () => {
+    const kernels = createWasmXor(1 << 16)!;
+    const whole = kernels.block(1 << 14);
+    expect(whole).not.toBeNull();
+    expect(whole!.byteOffset + whole!.byteLength).toBe(whole!.buffer.byteLength);
+    expect(kernels.block(1)).toBeNull();
+    // No arena: no blocks at all.
+    expect(createWasmXor(0)!.block(1)).toBeNull();
+  });
+
   test('blocks of one memory are not in place in another: they are staged like heap blocks', () => {
     const one = createWasmXor(1 << 16)!;
     const other = createWasmXor(1 << 16)!;
@@ -157,8 +300,98 @@ describe('the arena', () => {
     const b = one.block(16)!.fill(0x00ff00ff);
     const dst = other.block(16)!;
     expect(other.holds(a)).toBe(false);
+    // Sources in the arena take no scratch: the result is reserved at its start, offset 0.
+    const heap = new Uint32Array(16);
+    expect(one.xorOf(heap, [a, b])).toBe(true);
+    expect([...heap]).toEqual(new Array(16).fill(0x0ff00ff0));
+    // A destination in the arena is written in place: nothing is copied into it.
+    const copyTo = vi.spyOn(one, 'copyTo');
+    const inPlace = one.block(16)!;
+    expect(one.xorOf(inPlace, [a, b])).toBe(true);
+    expect(copyTo).not.toHaveBeenCalled();
+    expect([...inPlace]).toEqual(new Array(16).fill(0x0ff00ff0));
     expect(other.xorOf(dst, [a, b])).toBe(true);
     expect([...dst]).toEqual(new Array(16).fill(0x0ff00ff0));
+  });
+});
+
+/** Kernels with a scratch of exactly `scratchBytes` and no arena, to reach its limits with small blocks. */
+function smallKernels(scratchBytes: number): WasmXor {
+  const api = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object } })
+    .WebAssembly;
+  return new WasmXor(api as never, new api.Module(xorModuleBytes()), scratchBytes, 0);
+}
+
+describe('the scratch', () => {
+  test('holds a RAID-DP unit of 4 KiB blocks at p = 13 (12 x 14 cells) twice', () => {
+    expect(wasmXor()!.scratchBytes).toBeGreaterThanOrEqual(2 * 12 * 14 * 4096);
+    expect(createWasmXor(0)!.scratchBytes).toBe(wasmXor()!.scratchBytes);
+  });
+
+  test('reserve hands out 16-byte aligned offsets up to exactly its size, then -1; begin frees it', () => {
+    const kernels = smallKernels(64);
+    expect(kernels.scratchBytes).toBe(64);
+    expect(kernels.reserve(20)).toBe(0);
+    expect(kernels.reserve(16)).toBe(32);
+    expect(kernels.reserve(17)).toBe(-1);
+    expect(kernels.reserve(16)).toBe(48);
+    expect(kernels.reserve(1)).toBe(-1);
+    kernels.begin();
+    expect(kernels.reserve(64)).toBe(0);
+    expect(kernels.reserve(0)).toBe(64);
+    expect(kernels.reserve(1)).toBe(-1);
+  });
+
+  test('stage copies a heap block into scratch (the copies read back), or gives -1 when full', () => {
+    const kernels = smallKernels(32);
+    const a = Uint32Array.of(1, 2, 3);
+    const b = Uint32Array.of(4, 5, 6, 7);
+    expect(kernels.stage(a)).toBe(0);
+    expect(kernels.stage(b)).toBe(16);
+    expect(kernels.stage(Uint32Array.of(8))).toBe(-1);
+    expect([...kernels.copyOut(0, 12)]).toEqual([1, 2, 3]);
+    expect([...new Uint32Array(kernels.copyOutBuffer(16, 16))]).toEqual([4, 5, 6, 7]);
+    const dst = new Uint32Array(2);
+    kernels.copyTo(dst, 16);
+    expect([...dst]).toEqual([4, 5]);
+    // An arena block is not staged: the kernels find it where it lies.
+    const arena = createWasmXor(1 << 16)!;
+    const block = arena.block(4)!;
+    expect(arena.arenaOffset(block)).toBe(block.byteOffset);
+    expect(arena.stage(block)).toBe(block.byteOffset);
+    expect(arena.arenaOffset(new Uint32Array(4))).toBeUndefined();
+    expect(arena.reserve(16)).toBe(0);
+  });
+
+  test('xorOf refuses, dst untouched, when the scratch cannot hold the operands and the result', () => {
+    const sources = [Uint32Array.of(1, 2, 3, 4), Uint32Array.of(8, 8, 8, 8)];
+    const full = smallKernels(47);
+    const dst = Uint32Array.of(5, 5, 5, 5);
+    expect(full.xorOf(dst, sources)).toBe(false);
+    expect([...dst]).toEqual([5, 5, 5, 5]);
+    const tooSmallForSources = smallKernels(16);
+    expect(tooSmallForSources.xorOf(dst, sources)).toBe(false);
+    expect([...dst]).toEqual([5, 5, 5, 5]);
+    const enough = smallKernels(48);
+    expect(enough.xorOf(dst, sources)).toBe(true);
+    expect([...dst]).toEqual([9, 10, 11, 12]);
+    // Each xorOf is a batch of its own: the scratch is free again after one.
+    expect(enough.xorOf(dst, sources)).toBe(true);
+    expect(enough.reserve(48)).toBe(0);
+  });
+
+  test('xor chains passes through dst: 8 sources in one, 9 in two, 16 in three', () => {
+    for (const n of [1, 7, 8, 9, 15, 16, 23]) {
+      const kernels = createWasmXor(0)!;
+      const sources = Array.from({ length: n }, (_, j) =>
+        Uint32Array.from({ length: 13 }, (_, i) => (j + 1) << (i % 24)),
+      );
+      const dst = new Uint32Array(13);
+      const expected = new Uint32Array(13);
+      xorOfJs(expected, sources);
+      expect(kernels.xorOf(dst, sources)).toBe(true);
+      expect([...dst], `${n} sources`).toEqual([...expected]);
+    }
   });
 });
 

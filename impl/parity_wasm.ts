@@ -43,8 +43,8 @@ const UNROLL = 2;
 // one of the sources (identically, not shifted): xorK(d, d, s...) is d ^= s ^ .... `bytes` must be a
 // multiple of 4; offsets need no alignment (wasm loads and stores are unaligned-safe).
 
-/** Unsigned LEB128. */
-function uleb(n: number): number[] {
+/** Unsigned LEB128 (exported for its tests). */
+export function uleb(n: number): number[] {
   const out: number[] = [];
   do {
     let byte = n & 0x7f;
@@ -55,8 +55,8 @@ function uleb(n: number): number[] {
   return out;
 }
 
-/** Signed LEB128 (for i32.const). */
-function sleb(n: number): number[] {
+/** Signed LEB128 (for i32.const; exported for its tests). */
+export function sleb(n: number): number[] {
   const out: number[] = [];
   for (;;) {
     const byte = n & 0x7f;
