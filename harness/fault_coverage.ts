@@ -196,5 +196,7 @@ export function actionClasses(action: WorldAction, world: World, h: History): Fa
 
 /** Does some group of `node` run with two failed disks (only a RAID-DP group can)? */
 function doublyDegraded(world: World, node: string): boolean {
+  // A primary past its tolerance (D4) is lost, not degraded: a RAID-4 one has two failed disks too.
+  if (world.lostVolumes.has(node)) return false;
   return Object.values(world.media[node]!.groups).some((g) => g.filter((d) => d.isFailed).length >= 2);
 }

@@ -869,7 +869,8 @@ export class World {
   }
 }
 
-function makeMedia(spec: WorldSpec): Record<NodeId, NodeMedia> {
+/** Blank media for every node of `spec`, laid out as every world hands them to its target. */
+export function makeMedia(spec: WorldSpec): Record<NodeId, NodeMedia> {
   const media: Record<NodeId, NodeMedia> = {};
   const dstPower = new Power();
   const dstGroups: Record<string, Disk[]> = {};

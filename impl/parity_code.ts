@@ -161,16 +161,7 @@ function encodeUnitFresh(
   const results: number[] = [];
   code.equations.forEach((eq, index) => {
     if (which && !which[index]) return;
-    let n = 0;
-    for (const m of eq.members) {
-      // A parity member computed in this batch is found by `at` first: its cell still holds the old block.
-      if (at[m]! < 0) {
-        const value = cells[m];
-        if (!value) continue;
-        at[m] = kernels.stage(value);
-      }
-      kernels.offsets[n++] = at[m]!;
-    }
+    const n = stageMembers(kernels, eq.members, cells, at);
     if (n === 0) {
       cells[eq.parity] = null;
       at[eq.parity] = -1;
@@ -187,6 +178,29 @@ function encodeUnitFresh(
   });
   kernels.begin();
   return true;
+}
+
+/**
+ * Puts the scratch or arena offset of each of `members`' blocks into `kernels.offsets`, staging a heap
+ * block the first time the batch meets it; gives how many there are (empty cells are skipped). A
+ * parity member computed earlier in the batch is found by `at` first: its cell still holds the old block.
+ */
+function stageMembers(
+  kernels: WasmXor,
+  members: readonly number[],
+  cells: readonly (Uint32Array | null)[],
+  at: number[],
+): number {
+  let n = 0;
+  for (const m of members) {
+    if (at[m]! < 0) {
+      const value = cells[m];
+      if (!value) continue;
+      at[m] = kernels.stage(value);
+    }
+    kernels.offsets[n++] = at[m]!;
+  }
+  return n;
 }
 
 /**
@@ -212,15 +226,7 @@ function encodeUnitInto(kernels: WasmXor, code: ParityCode, cells: (Uint32Array 
   kernels.begin();
   const at = new Array<number>(cells.length).fill(-1);
   for (const eq of code.equations) {
-    let n = 0;
-    for (const m of eq.members) {
-      if (at[m]! < 0) {
-        const value = cells[m];
-        if (!value) continue;
-        at[m] = kernels.stage(value);
-      }
-      kernels.offsets[n++] = at[m]!;
-    }
+    const n = stageMembers(kernels, eq.members, cells, at);
     const dst = cells[eq.parity]!;
     const inPlace = kernels.arenaOffset(dst);
     if (n === 0) {

@@ -6,11 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { Disk } from '../harness/media/disk.ts';
 import { InvariantViolation, PowerLoss } from '../harness/media/errors.ts';
-import { disksFor, type RaidGeometry } from '../harness/media/geometry.ts';
-import { Nvram } from '../harness/media/nvram.ts';
-import { Power } from '../harness/media/power.ts';
 import { type PresetOptions, smallWorld } from '../harness/presets.ts';
 import type { Effect, NodeId, NodeMedia, TargetInstance, WorldSpec } from '../harness/target.ts';
+import { makeMedia } from '../harness/world.ts';
 import {
   DESTINATION_ID,
   describeReferenceFrame,
@@ -26,33 +24,6 @@ const ACK_TIMEOUT_TICKS = 4;
 
 function block(fill: number): Uint8Array {
   return new Uint8Array(BLOCK_BYTES).fill(fill);
-}
-
-function disks(prefix: string, g: RaidGeometry, power: Power): Disk[] {
-  return Array.from(
-    { length: disksFor(g) },
-    (_, i) =>
-      new Disk({ id: `${prefix}.d${i}`, blockCount: g.blocksPerDisk, blockBytes: g.blockBytes, power }),
-  );
-}
-
-/** Media for every node of `spec`, as the world lays them out (harness/world.ts). */
-function mediaFor(spec: WorldSpec): Record<NodeId, NodeMedia> {
-  const media: Record<NodeId, NodeMedia> = {};
-  const dstPower = new Power();
-  const dstGroups: Record<string, Disk[]> = {};
-  for (const s of spec.sources) {
-    const power = new Power();
-    media[s.id] = {
-      power,
-      nvram: new Nvram(s.nvramBytes, power),
-      groups: { primary: disks(`${s.id}.primary`, s.primary, power) },
-    };
-    dstGroups[`mirror:${s.id}`] = disks(`dst.mirror-${s.id}`, s.mirror, dstPower);
-    dstGroups[`log:${s.id}`] = disks(`dst.log-${s.id}`, s.logFile, dstPower);
-  }
-  media[DESTINATION_ID] = { power: dstPower, groups: dstGroups };
-  return media;
 }
 
 interface Ack {
@@ -81,7 +52,7 @@ class Rig {
       ackTimeoutTicks: ACK_TIMEOUT_TICKS,
       ...preset,
     });
-    this.media = mediaFor(this.spec);
+    this.media = makeMedia(this.spec);
     this.target = referenceTarget('rig', 'the reference, by hand', variation).boot(this.spec, this.media);
   }
 
@@ -504,7 +475,7 @@ describe('refusals', () => {
     const rig = new Rig();
     expect(() => rig.target.restart('src9')).toThrow(new RangeError("no source 'src9' in this world"));
     const spec = smallWorld({ blockBytes: BLOCK_BYTES, lbaCount: LBA_COUNT });
-    const media = mediaFor(spec);
+    const media = makeMedia(spec);
     const bare = { ...media, src0: { power: media.src0!.power, groups: media.src0!.groups } };
     expect(() => referenceTarget().boot(spec, bare)).toThrow(
       new RangeError("source 'src0' has no NVRAM or primary group"),
@@ -708,7 +679,7 @@ describe('more than the reference world’s defaults', () => {
       ...base,
       sources: [base.sources[0]!, { ...base.sources[1]!, mode: 'strict-sync', lbaCount: 8 }],
     };
-    const target = referenceTarget().boot(spec, mediaFor(spec));
+    const target = referenceTarget().boot(spec, makeMedia(spec));
     target.clientWrite('src0', { writeId: 1, lba: 10, data: block(1) });
     target.clientWrite('src1', { writeId: 2, lba: 10, data: block(2) });
     const acks = target.drainEffects().filter((e) => e.kind === 'ack');
@@ -825,7 +796,7 @@ describe('requests for a node that is down', () => {
 
   it('a media record without a source’s node at all is refused by name', () => {
     const spec = smallWorld({ blockBytes: BLOCK_BYTES, lbaCount: LBA_COUNT });
-    const { src0: _, ...rest } = mediaFor(spec);
+    const { src0: _, ...rest } = makeMedia(spec);
     expect(() => referenceTarget().boot(spec, rest)).toThrow(
       new RangeError("source 'src0' has no NVRAM or primary group"),
     );
