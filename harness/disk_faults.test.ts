@@ -1,7 +1,8 @@
 // Disk faults within RAID tolerance (harness/target.ts rules D1-D3, harness/disk_faults.ts): two failed
 // disks of a RAID-DP primary still serve every read right; a planted latent error is known gone once
 // its block verifies again, so its node may lose power again; a scrub repairs every latent error, and
-// a canary whose scrub repairs nothing is caught, by a swarm campaign and by the disks alone.
+// a canary whose scrub repairs nothing is caught, by a swarm campaign and by the disks alone. Past a
+// group's tolerance: a source's primary (D4) and a destination's mirror (D5), with their canaries.
 // A failure names the schedule (or the campaign seed and fast-check path) that replays it.
 
 import { describe, expect, it } from 'vitest';
@@ -240,5 +241,79 @@ describe('a primary past its tolerance (rule D4)', () => {
     );
     const within = run('canary-lost-blocks-read-as-zeros', { ...cx.schedule, actions });
     expect(within.r.violation, `${where}; within tolerance: ${within.where}`).toBeUndefined();
+  });
+});
+
+describe("a destination's mirror past its tolerance (rule D5)", () => {
+  const MIRROR = 'mirror:src0';
+  const lose = (mode: 'sync' | 'strict-sync' | 'semi-sync', tail: WorldAction[] = []): Schedule => ({
+    config: { preset: { sources: 1, mode, lbaCount: 16 } },
+    seed: 3,
+    actions: [
+      ...[0, 1, 2].map((lba): WorldAction => ({ kind: 'write', source: 'src0', lba })),
+      { kind: 'tick', ticks: 12 },
+      ...[0, 1, 2].map(
+        (index): WorldAction => ({
+          kind: 'fail-disk',
+          node: 'dst',
+          group: MIRROR,
+          index,
+          ...(index === 2 ? { beyond: true } : {}),
+        }),
+      ),
+      { kind: 'write', source: 'src0', lba: 5 },
+      { kind: 'tick', ticks: 24 },
+      { kind: 'write', source: 'src0', lba: 1 },
+      { kind: 'read', source: 'src0', lba: 5 },
+      ...tail,
+    ],
+  });
+
+  for (const mode of ['sync', 'strict-sync', 'semi-sync'] as const)
+    it.each(CORRECT)(`%s in ${mode}: the source serves on unmirrored and completes its CPs`, (target) => {
+      const { r, where } = run(target, lose(mode));
+      expect(r.violation, where).toBeUndefined();
+      for (const c of ['mirror-lost', 'write-after-mirror-lost'] as const)
+        expect(r.coverage.has(c), `${c}: ${where}`).toBe(true);
+      expect(r.sometimes.has('lost-mirror-cp-completed'), where).toBe(true);
+      expect(r.sometimes.has('lost-mirror-write-answered'), where).toBe(true);
+    });
+
+  it('the atlas never fails over to a lost mirror, nor repairs it, nor cuts the destination’s power', () => {
+    const after: WorldAction[] = [
+      { kind: 'crash', node: 'dst' },
+      { kind: 'replace-disk', node: 'dst', group: MIRROR, index: 0 },
+      { kind: 'scrub', node: 'dst' },
+      { kind: 'crash', node: 'src0' },
+      { kind: 'failover', source: 'src0' },
+    ];
+    const { r, where } = run('reference', lose('sync', after));
+    expect(r.violation, where).toBeUndefined();
+    const ran = kinds(r.executed);
+    expect(ran, where).not.toContain('replace-disk');
+    expect(ran, where).not.toContain('scrub');
+    expect(ran, where).not.toContain('failover');
+    expect(
+      r.executed.some((a) => a.kind === 'crash' && a.node === 'dst'),
+      where,
+    ).toBe(false);
+    // The source itself may lose power and come back: the liveness phase restarts it.
+    expect(ran.slice(-1), where).not.toEqual(['crash']);
+    expect(ran, where).toContain('restart');
+  });
+
+  it('a swarm campaign catches the destination that confirms a CP sync its lost mirror could not write, and only the loss exposes it', () => {
+    const { cx, where } = caughtBySwarm('canary-confirms-lost-mirror', 3, 80);
+    expect(cx.property, where).toBe('model-refinement');
+    const beyond = cx.schedule.actions.findIndex((a) => a.kind === 'fail-disk' && a.beyond === true);
+    expect(beyond, where).toBeGreaterThanOrEqual(0);
+    // Within tolerance (the last failure dropped) the same schedule passes.
+    const actions = cx.schedule.actions.filter((_, i) => i !== beyond);
+    const within = run('canary-confirms-lost-mirror', { ...cx.schedule, actions });
+    expect(within.r.violation, `${where}; within tolerance: ${within.where}`).toBeUndefined();
+    for (const target of CORRECT) {
+      const { r, where: w } = run(target, cx.schedule);
+      expect(r.violation, w).toBeUndefined();
+    }
   });
 });

@@ -47,6 +47,8 @@ export const FAULT_CLASSES = [
   'volume-lost',
   'read-of-lost-volume',
   'failover-of-lost-volume',
+  'mirror-lost',
+  'write-after-mirror-lost',
   // The operator.
   'failover',
   'failover-after-in-sync-acks',
@@ -166,14 +168,18 @@ export function actionClasses(action: WorldAction, world: World, h: History): Fa
       return out;
     }
     case 'fail-disk':
-      // Only run once the atlas enabled it: a `beyond` failure then takes the primary past tolerance.
-      return action.beyond === true ? ['disk-failure', 'volume-lost'] : ['disk-failure'];
+      // Only run once the atlas enabled it: a `beyond` failure then takes the group past tolerance.
+      if (action.beyond !== true) return ['disk-failure'];
+      return ['disk-failure', action.node === DESTINATION ? 'mirror-lost' : 'volume-lost'];
     case 'latent-error':
       return ['latent-error'];
     case 'replace-disk':
       return ['disk-replaced'];
     case 'scrub':
       return ['scrub'];
+    case 'write':
+    case 'burst':
+      return world.lostMirrors.has(action.source) ? ['write-after-mirror-lost'] : [];
     case 'read': {
       const node = shown[action.source]?.relationship === 'failed-over' ? DESTINATION : action.source;
       if (node !== DESTINATION && world.lostVolumes.has(node)) return ['read-of-lost-volume'];
@@ -197,6 +203,7 @@ export function actionClasses(action: WorldAction, world: World, h: History): Fa
 /** Does some group of `node` run with two failed disks (only a RAID-DP group can)? */
 function doublyDegraded(world: World, node: string): boolean {
   // A primary past its tolerance (D4) is lost, not degraded: a RAID-4 one has two failed disks too.
-  if (world.lostVolumes.has(node)) return false;
+  // So is a mirror group past its (D5): a third failed disk of RAID-DP.
+  if (world.lostVolumes.has(node) || (node === DESTINATION && world.lostMirrors.size > 0)) return false;
   return Object.values(world.media[node]!.groups).some((g) => g.filter((d) => d.isFailed).length >= 2);
 }

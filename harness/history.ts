@@ -205,7 +205,13 @@ export class History {
       !this.world.lostVolumes.has(id)
     )
       h.primaryImages.set(a.primaryCp, this.readImage(id, 'primary'));
-    if (this.after.destinationUp && a.mirrorCp !== h.mirrorImageCp && a.relationship !== 'failed-over') {
+    if (
+      this.after.destinationUp &&
+      a.mirrorCp !== h.mirrorImageCp &&
+      a.relationship !== 'failed-over' &&
+      // A lost mirror (D5) cannot be read: a CP it shows is the model's to refuse.
+      !this.world.lostMirrors.has(id)
+    ) {
       h.mirrorImage = this.readImage(id, 'mirror');
       h.mirrorImageCp = a.mirrorCp;
       h.mirrorImageStep = this.stepIndex;

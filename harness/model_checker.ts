@@ -297,7 +297,7 @@ function environmentEvents(a: WorldAction, h: History, writeId: number): [NodeId
       return a.node === 'dst' ? toAll({ type: 'RESTART_DEST' }, h) : [[a.node, { type: 'RESTART_SOURCE' }]];
     case 'fail-disk':
       return a.beyond === true
-        ? [[a.node, { type: 'VOLUME_LOST' }]]
+        ? [[sourceOfGroup(a.node, a.group), { type: a.node === 'dst' ? 'MIRROR_LOST' : 'VOLUME_LOST' }]]
         : [[sourceOfGroup(a.node, a.group), { type: 'DISK_FAIL', side: sideOf(a.node) }]];
     case 'latent-error':
       return [[sourceOfGroup(a.node, a.group), { type: 'LATENT_ERROR', side: sideOf(a.node) }]];

@@ -86,10 +86,25 @@ export function worldActionOf(event: EnvironmentEvent): WorldAction {
     case 'VOLUME_LOST':
       // Paths fail SOURCE_DISK first (DISK_FAIL): the next disk takes the group past its tolerance.
       return { kind: 'fail-disk', ...SOURCE_DISK, index: SOURCE_DISK.index + 1, beyond: true };
+    case 'MIRROR_LOST':
+      // The same on the destination, whose RAID-DP mirror survives two: the path failed DESTINATION_DISK
+      // (DISK_FAIL), `worldActionsOf` fails the next, and this the third.
+      return { kind: 'fail-disk', ...DESTINATION_DISK, index: DESTINATION_DISK.index + 2, beyond: true };
     case 'DISK_REPAIRED':
       // The harness sees a repair on its disks; a scrub is what makes one (of a latent error).
       return { kind: 'scrub', node: event.side === 'source' ? source : DESTINATION };
   }
+}
+
+/**
+ * The world actions an environment event of a path is: one, but for MIRROR_LOST. The graph takes one
+ * fault per side (model/paths.ts), and the mirror's RAID-DP group survives two failed disks: the
+ * second, within its tolerance, goes first.
+ */
+export function worldActionsOf(event: EnvironmentEvent): WorldAction[] {
+  const action = worldActionOf(event);
+  if (event.type !== 'MIRROR_LOST') return [action];
+  return [{ kind: 'fail-disk', ...DESTINATION_DISK, index: DESTINATION_DISK.index + 1 }, action];
 }
 
 /** The world a path runs in: one source in the path's mode, a small volume (paths use LBAs 0 and 1). */
@@ -316,8 +331,14 @@ export function runModelPath(
     const from = next;
     const step: PathStep = steps[from]!;
     if (step.family === 'environment') {
-      const action = worldActionOf(step.event as EnvironmentEvent);
-      const out = act(action);
+      const actions = worldActionsOf(step.event as EnvironmentEvent);
+      let out: ReturnType<typeof act> = null;
+      let action = actions[0]!;
+      for (const a of actions) {
+        action = a;
+        out = act(a);
+        if (out !== null) break;
+      }
       if (out === 'refused')
         return result(from, {
           unrealised: {

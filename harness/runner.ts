@@ -130,7 +130,10 @@ function exceptionViolation(e: unknown, step: number, phase: Violation['phase'])
  * disk once its rebuild finished. One fault goes past it on purpose (rule D4): a `fail-disk` marked
  * `beyond` takes a running source's primary group, whose outstanding faults are all failed disks at
  * its tolerance, one disk past it. That source is then lost: it takes no other disk fault, repair or
- * scrub and never restarts; it may lose power, and the operator fails it over.
+ * scrub and never restarts; it may lose power, and the operator fails it over. The same on a running
+ * destination's mirror group (rule D5): that mirror is then lost, never failed over; the destination
+ * takes no power cut (its groups are degraded for good), no repair of that source's groups and no
+ * scrub, and the source carries on unmirrored. A source and its mirror are never both lost.
  */
 class Atlas {
   private readonly failedOver = new Set<NodeId>();
@@ -173,6 +176,7 @@ class Atlas {
         );
       case 'restart':
         return !w.isUp(a.node) && !this.failedOver.has(a.node) && !w.lostVolumes.has(a.node);
+      // A lost mirror (D5) is never promoted: the operator has nothing to fail over to.
       case 'fail-disk':
       case 'latent-error': {
         if (a.kind === 'fail-disk' && a.beyond === true) return this.canLoseVolume(a.node, a.group, a.index);
@@ -193,6 +197,7 @@ class Atlas {
         return (
           w.isUp(a.node) &&
           !w.lostVolumes.has(a.node) &&
+          !this.ofLostMirror(a.node, a.group) &&
           !w.isPaused(a.node) &&
           this.disk(a.node, a.group, a.index).isFailed &&
           // A cut inside the rebuild (rule D2) on a node whose only fault is the disk being replaced:
@@ -204,6 +209,7 @@ class Atlas {
           w.isUp(a.node) &&
           !w.isPaused(a.node) &&
           !w.lostVolumes.has(a.node) &&
+          !(a.node === DESTINATION && w.lostMirrors.size > 0) &&
           typeof w.instance.scrub === 'function'
         );
       case 'message-fault':
@@ -222,6 +228,7 @@ class Atlas {
           w.isUp('dst') &&
           !w.isPaused('dst') &&
           !this.failedOver.has(a.source) &&
+          !w.lostMirrors.has(a.source) &&
           h.after.sources[a.source]!.relationship !== 'failed-over'
         );
     }
@@ -242,12 +249,25 @@ class Atlas {
    */
   private canLoseVolume(node: NodeId, group: string, index: number): boolean {
     const w = this.world;
-    if (node === DESTINATION || group !== 'primary' || this.failedOver.has(node) || w.lostVolumes.has(node))
+    // The relationship whose volume (D4) or mirror (D5) it would be; a log group is never lost.
+    const source = node === DESTINATION ? group.slice('mirror:'.length) : node;
+    if (node === DESTINATION ? !group.startsWith('mirror:') : group !== 'primary') return false;
+    if (this.failedOver.has(source) || w.lostVolumes.has(source) || w.lostMirrors.has(source)) return false;
+    if (
+      !w.isUp(node) ||
+      w.isPaused(node) ||
+      w.media[node]!.power.isArmed ||
+      this.disk(node, group, index).isFailed
+    )
       return false;
-    if (!w.isUp(node) || w.media[node]!.power.isArmed || this.disk(node, group, index).isFailed) return false;
     const failed = w.media[node]!.groups[group]!.filter((d) => d.isFailed).length;
     const tolerance = this.tolerance.get(`${node}/${group}`)!;
     return failed === tolerance && this.groupFaults(node, group) === failed;
+  }
+
+  /** A group of a source whose mirror is lost (D5): its mirror and its log file are left as they are. */
+  private ofLostMirror(node: NodeId, group: string): boolean {
+    return node === DESTINATION && this.world.lostMirrors.has(group.slice(group.indexOf(':') + 1));
   }
 
   private disk(node: NodeId, group: string, index: number) {
@@ -334,7 +354,10 @@ export class Run {
       if (!w.isUp(node) || w.lostVolumes.has(node)) continue;
       for (const [group, disks] of Object.entries(w.media[node]!.groups))
         for (let index = 0; index < disks.length; index++)
-          if (disks[index]!.isFailed) {
+          if (
+            disks[index]!.isFailed &&
+            this.atlas.enabled({ kind: 'replace-disk', node, group, index }, this.history)
+          ) {
             const v = this.step({ kind: 'replace-disk', node, group, index }, 'liveness');
             if (v) return v;
           }

@@ -170,7 +170,7 @@ export interface LogRecord {
  * - L1 A source goes out of sync only after a fault: within the `ackTimeoutTicks` * 2 ticks before, the
  *   link was partitioned or slowed, lost, dropped, held back or damaged a message (or delivered one
  *   so held back), or the destination was down; never while every message crossed in time and the
- *   destination answered.
+ *   destination answered. Once its mirror is lost (D5) it may go out of sync at any time.
  * - L2 A source waiting for an answer that does not come within `ackTimeoutTicks` goes out of sync: A4's
  *   deadline leaves no other way to answer a sync write in a partition.
  * - L3 A resync sends at most: per attempt, the blocks whose contents differ between the mirror's
@@ -225,6 +225,18 @@ export interface LogRecord {
  *   `primaryCp` unchanged). The harness no longer reads its primary's images, and it takes no other
  *   disk fault, `replaceDisk` or `scrub`. It may lose power; it is never restarted: the operator
  *   fails it over (F2 holds as for any failover), in the liveness phase if the schedule did not.
+ * - D5 The same on the destination: the atlas may fail one disk more of a running destination's
+ *   `mirror:<source>` group whose outstanding faults are failed disks at its tolerance (a third for
+ *   RAID-DP), while that source is neither lost (D4) nor being failed over. That mirror is lost for
+ *   good: it commits no CP again (`mirrorCp` stays where it was; a CP sync it cannot write is never
+ *   confirmed, so in sync the source cannot complete that CP: it times out, L2, and completes it
+ *   unmirrored), it is never failed over, and the harness no longer reads its images. The source
+ *   serves on: its writes are answered as A1-A4 say (out of sync, as the mode allows), its CPs
+ *   complete, and it may go out of sync at any time (L1). The destination keeps that source's log
+ *   file (F1) and serves its other sources as before. It takes no power cut from then on, no other
+ *   disk fault, no scrub, and no `replaceDisk` in that source's groups; the relationship never has
+ *   to come back in sync (the mirror would need a baseline transfer onto new disks, which the
+ *   protocol does not describe).
  *
  * Observations
  * - O1 A down source shows `up: false`; its other fields are what its console last showed and are not

@@ -182,6 +182,13 @@ export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
     { stallWritesWhenLost: true },
     'fail',
   ),
+  // Exposed only past the mirror group's tolerance (rule D5), where RAID refuses the CP sync.
+  referenceTarget(
+    'canary-confirms-lost-mirror',
+    'D5/C2: the destination confirms a CP sync its mirror, past its tolerance, could not write: the source completes the CP in sync with a mirror that never committed it',
+    { confirmLostMirror: true },
+    'fail',
+  ),
   referenceTarget(
     'canary-root-first',
     "C2 (crash ordering): the destination writes a CP sync's root before the blocks it points to",

@@ -65,8 +65,9 @@ export type WorldAction =
   | { readonly kind: 'crash'; readonly node: NodeId; readonly afterWrites?: number; readonly torn?: boolean }
   | { readonly kind: 'restart'; readonly node: NodeId }
   /**
-   * `beyond`: the failure takes a source's primary group past its tolerance (rule D4; the fault atlas
-   * lets it happen only then, and only when every outstanding fault of the group is a failed disk).
+   * `beyond`: the failure takes a source's primary group (rule D4) or a mirror group on the
+   * destination (rule D5) past its tolerance; the fault atlas lets it happen only then, and only when
+   * every outstanding fault of the group is a failed disk.
    */
   | {
       readonly kind: 'fail-disk';
@@ -313,6 +314,11 @@ export class World {
    * maps to the highest write id issued before the loss.
    */
   readonly lostVolumes = new Map<NodeId, number>();
+  /**
+   * Sources whose mirror group on the destination lost more disks than it tolerates (rule D5): that
+   * mirror is offline for good. Each maps to the highest write id issued before the loss.
+   */
+  readonly lostMirrors = new Map<NodeId, number>();
   /** Who heard from whom: numbered sends and deliveries, kept by the world (rule A1). */
   readonly causality = new Causality();
   /** Per node, the last tick it lost power or came back (rule L1). */
@@ -460,18 +466,27 @@ export class World {
       case 'fail-disk': {
         this.disk(action.node, action.group, action.index).fail();
         this.diskFaults.failedDisk(action.node);
-        const source = this.spec.sources.find((s) => s.id === action.node);
         const failed = this.media[action.node]!.groups[action.group]!.filter((d) => d.isFailed).length;
+        const lastWrite = this.writes.at(-1)?.writeId ?? 0;
         // Read off the disks, not taken from the action: the group is past what its RAID level survives.
+        const source = this.spec.sources.find((s) => s.id === action.node);
         const lost =
           source !== undefined &&
           action.group === 'primary' &&
           failed > toleranceOfLevel(source.primary.level);
-        if (lost && !this.lostVolumes.has(action.node))
-          this.lostVolumes.set(action.node, this.writes.at(-1)?.writeId ?? 0);
-        return this.log(
-          `fail-disk ${action.node} ${action.group}[${action.index}]${lost ? ': the primary is past its tolerance (D4)' : ''}`,
-        );
+        if (lost && !this.lostVolumes.has(action.node)) this.lostVolumes.set(action.node, lastWrite);
+        const mirrored =
+          action.node === DESTINATION && action.group.startsWith('mirror:')
+            ? this.spec.sources.find((s) => `mirror:${s.id}` === action.group)
+            : undefined;
+        const mirrorLost = mirrored !== undefined && failed > toleranceOfLevel(mirrored.mirror.level);
+        if (mirrorLost && !this.lostMirrors.has(mirrored.id)) this.lostMirrors.set(mirrored.id, lastWrite);
+        const past = lost
+          ? ': the primary is past its tolerance (D4)'
+          : mirrorLost
+            ? `: the mirror of ${mirrored.id} is past its tolerance (D5)`
+            : '';
+        return this.log(`fail-disk ${action.node} ${action.group}[${action.index}]${past}`);
       }
       case 'latent-error':
         // Told first: it reads off the disk whether the target had written the block.

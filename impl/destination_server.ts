@@ -2,12 +2,15 @@
 // log-ack) and a mirror volume updated only by CP syncs, through its own RAID layer, root last.
 // Sans-I/O like the source. Fault model: a power cut after any media write; on restart a torn log tail
 // is dropped and an interrupted CP sync leaves the previous committed mirror intact (its root was never
-// written). After failover it serves the promoted volume itself.
+// written). After failover it serves the promoted volume itself. A mirror group that loses more disks
+// than it tolerates (rule D5) takes that mirror offline for good: its CP syncs are refused unconfirmed,
+// while its log file and the other sources' mirrors carry on.
 
 import { checksum } from '../harness/media/checksum.ts';
 import type { Disk } from '../harness/media/disk.ts';
 import { assert } from '../harness/media/errors.ts';
 import type { RaidGeometry } from '../harness/media/geometry.ts';
+import { RaidFailure } from './errors.ts';
 import { LogFile } from './log_file.ts';
 import { assembleRaidGroup, type RaidGroup } from './raid.ts';
 import { applyVbnUpdates, Volume } from './volume.ts';
@@ -39,6 +42,8 @@ export interface DestinationConfig {
   readonly unsafeRootFirst?: boolean;
   /** Deliberate bug for canary targets (rule F3): log file recovery trusts records of an earlier lap. */
   readonly unsafeLogTrustsStaleLap?: boolean;
+  /** CANARY (D5, C2): a CP sync its offline mirror could not write is confirmed all the same. */
+  readonly unsafeConfirmLostMirror?: boolean;
 }
 
 export interface DestinationMedia {
@@ -69,6 +74,11 @@ interface Mirror {
    * destination that restarts forgets it, and the base check alone guards that case.
    */
   helloCp: number;
+  /**
+   * Why this mirror is offline, null while it serves: its RAID group refused a CP sync (rule D5). In
+   * memory only: a destination with a group past its tolerance is never power-cycled (harness/target.ts).
+   */
+  offline: string | null;
 }
 
 export class DestinationServer {
@@ -99,6 +109,7 @@ export class DestinationServer {
         promotedSeq: 0,
         lastCpTick: 0,
         helloCp: 0,
+        offline: null,
       });
     }
     return server;
@@ -130,6 +141,7 @@ export class DestinationServer {
         promotedSeq: 0,
         lastCpTick: 0,
         helloCp: 0,
+        offline: null,
       };
       // A cut between a CP sync's root and its log truncation, where the CP covers entries the log file
       // never received (a resync transfer): finish the truncation, so the next seq the log file takes
@@ -298,6 +310,12 @@ export class DestinationServer {
     coveredSeq: number,
     updates: readonly { vbn: number; data: Uint8Array }[],
   ): void {
+    // An offline mirror commits nothing again; the source, unconfirmed, times out and goes out of sync.
+    // CANARY (D5): unsafeConfirmLostMirror confirms it all the same.
+    const refuse = () => {
+      if (this.config.unsafeConfirmLostMirror) this.confirm(mirror, cpNumber);
+    };
+    if (mirror.offline !== null) return refuse();
     const current = mirror.volume.cpNumber;
     // Computed against another image than the mirror's (a resync planned on a stale hello-reply, a
     // copy that arrived late): its blocks may overwrite ones the committed image still uses, so a
@@ -308,26 +326,54 @@ export class DestinationServer {
     if (cpNumber > current && cpNumber <= mirror.helloCp) return;
     // A CP sync for a CP the mirror has or passed is a duplicate or a stale copy: confirmed again,
     // never applied (its blocks may be ones the mirror's newer CPs reuse).
-    if (cpNumber > current || (this.config.unsafeApplyStaleCpSync && cpNumber > 0)) {
-      // CANARY (F1): the entries the CP covers are dropped before its root is written: a crash while
-      // the CP is applied leaves the old mirror and a log file without them.
-      if (this.config.unsafeTruncateLogEarly) mirror.log.truncate(Math.max(coveredSeq, 0));
-      if (this.config.unsafeApplyByDbn) {
-        this.applyByDbn(mirror, updates);
-        mirror.volume = remountOrKeep(mirror);
-      } else {
-        // The root is the last update: written last, so a cut before it leaves the old image whole.
-        // CANARY: unsafeRootFirst writes it first, pointing at blocks a cut may leave unwritten.
-        if (this.config.unsafeRootFirst) {
-          mirror.mirrorRaid.write([updates[updates.length - 1]!]);
-          mirror.mirrorRaid.write(updates.slice(0, -1));
-        } else applyVbnUpdates(mirror.mirrorRaid, updates);
-        mirror.volume = Volume.mount(mirror.mirrorRaid);
-        assert(mirror.volume.cpNumber === cpNumber, 'destination: the applied root is the CP that was sent');
-      }
-      if (!this.config.unsafeTruncateLogEarly) mirror.log.truncate(Math.max(coveredSeq, 0));
-    }
+    if (cpNumber > current || (this.config.unsafeApplyStaleCpSync && cpNumber > 0))
+      if (!this.applied(mirror, () => this.apply(mirror, cpNumber, coveredSeq, updates))) return refuse();
+    this.confirm(mirror, cpNumber);
+  }
+
+  private confirm(mirror: Mirror, cpNumber: number): void {
     this.send(mirror, { kind: 'cp-confirm', source: mirror.config.source, cpNumber });
+  }
+
+  /**
+   * Runs `f`, the writing of a CP sync; a RaidFailure out of it takes the mirror offline (D5) and gives
+   * false. RAID refuses a batch it cannot write whole, and nothing is written to the group again.
+   */
+  private applied(mirror: Mirror, f: () => void): boolean {
+    try {
+      f();
+      return true;
+    } catch (e) {
+      if (!(e instanceof RaidFailure)) throw e;
+      mirror.offline = e.message;
+      return false;
+    }
+  }
+
+  /** Writes a CP sync through the RAID layer, root last, and truncates the log file up to what it covers. */
+  private apply(
+    mirror: Mirror,
+    cpNumber: number,
+    coveredSeq: number,
+    updates: readonly { vbn: number; data: Uint8Array }[],
+  ): void {
+    // CANARY (F1): the entries the CP covers are dropped before its root is written: a crash while
+    // the CP is applied leaves the old mirror and a log file without them.
+    if (this.config.unsafeTruncateLogEarly) mirror.log.truncate(Math.max(coveredSeq, 0));
+    if (this.config.unsafeApplyByDbn) {
+      this.applyByDbn(mirror, updates);
+      mirror.volume = remountOrKeep(mirror);
+    } else {
+      // The root is the last update: written last, so a cut before it leaves the old image whole.
+      // CANARY: unsafeRootFirst writes it first, pointing at blocks a cut may leave unwritten.
+      if (this.config.unsafeRootFirst) {
+        mirror.mirrorRaid.write([updates[updates.length - 1]!]);
+        mirror.mirrorRaid.write(updates.slice(0, -1));
+      } else applyVbnUpdates(mirror.mirrorRaid, updates);
+      mirror.volume = Volume.mount(mirror.mirrorRaid);
+      assert(mirror.volume.cpNumber === cpNumber, 'destination: the applied root is the CP that was sent');
+    }
+    if (!this.config.unsafeTruncateLogEarly) mirror.log.truncate(Math.max(coveredSeq, 0));
   }
 
   /**

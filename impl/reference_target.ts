@@ -87,6 +87,8 @@ export interface Variation {
   readonly lostBlocksReadAsZeros?: boolean;
   /** D4/A4: a source whose primary went offline stalls writes, waiting for a CP that cannot come. */
   readonly stallWritesWhenLost?: boolean;
+  /** D5/C2: the destination confirms a CP sync its mirror, past its tolerance, could not write. */
+  readonly confirmLostMirror?: boolean;
 }
 
 export function referenceTarget(
@@ -373,6 +375,7 @@ class ReferenceWorld implements TargetInstance {
       ...(v.applyStaleCpSync ? { unsafeApplyStaleCpSync: true } : {}),
       ...(v.rootFirst ? { unsafeRootFirst: true } : {}),
       ...(v.logTrustsStaleLap ? { unsafeLogTrustsStaleLap: true } : {}),
+      ...(v.confirmLostMirror ? { unsafeConfirmLostMirror: true } : {}),
     };
   }
 }

@@ -74,6 +74,7 @@ describe('deviating targets', () => {
       'canary-labels-spare-first',
       'canary-lost-blocks-read-as-zeros',
       'canary-lost-volume-stalls-writes',
+      'canary-confirms-lost-mirror',
       'canary-root-first',
     ]);
     for (const t of DEVIATING_TARGETS) {

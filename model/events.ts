@@ -27,6 +27,10 @@ export type Side = 'source' | 'destination';
  * - VOLUME_LOST: a disk of the source's primary group failed past the group's tolerance (harness/target.ts
  *   rule D4): its volume is offline. It serves no restart again; what it answers is judged as before,
  *   but it may fail any write and owes no CP (T1, T2, N1 no longer bind it). The operator fails it over.
+ * - MIRROR_LOST: a disk of the destination's mirror group of this source failed past the group's
+ *   tolerance (rule D5): the mirror is offline for good. It commits no CP again and is never promoted;
+ *   the source carries on unmirrored, and the relationship never comes back in sync past the CP the
+ *   mirror holds.
  * - FAILOVER: the source is lost for good; the operator asks the destination to promote its mirror
  *   (asked again if a destination crash cut the promotion short, until the target shows it).
  */
@@ -46,6 +50,7 @@ export type EnvironmentEvent =
   | { readonly type: 'REPLACE_DISK'; readonly side: Side }
   | { readonly type: 'DISK_REPAIRED'; readonly side: Side }
   | { readonly type: 'VOLUME_LOST' }
+  | { readonly type: 'MIRROR_LOST' }
   | { readonly type: 'FAILOVER' };
 
 /**
@@ -92,6 +97,7 @@ export const ENVIRONMENT_EVENT_TYPES = [
   'REPLACE_DISK',
   'DISK_REPAIRED',
   'VOLUME_LOST',
+  'MIRROR_LOST',
   'FAILOVER',
 ] as const satisfies readonly EnvironmentEvent['type'][];
 

@@ -126,6 +126,7 @@ export function candidateEvents(
       { type: 'DISK_REPAIRED', side } as const,
     ]),
     { type: 'VOLUME_LOST' },
+    { type: 'MIRROR_LOST' },
     { type: 'CP_STARTED' },
     { type: 'PRIMARY_CP_COMMITTED', cp: c.primaryCp + 1 },
     { type: 'CP_COMPLETED' },
@@ -145,6 +146,7 @@ const DISK_EVENTS: ReadonlySet<string> = new Set([
   'REPLACE_DISK',
   'DISK_REPAIRED',
   'VOLUME_LOST',
+  'MIRROR_LOST',
 ]);
 
 const LOST_VOLUME_EVENTS: ReadonlySet<string> = new Set([
@@ -160,6 +162,17 @@ const LOST_VOLUME_EVENTS: ReadonlySet<string> = new Set([
   'REL_FAILED_OVER',
 ]);
 
+const LOST_MIRROR_EVENTS: ReadonlySet<string> = new Set([
+  'WRITE',
+  'WRITE_ACKED',
+  'WRITE_FAILED',
+  'TICK',
+  'CP_STARTED',
+  'PRIMARY_CP_COMMITTED',
+  'CP_COMPLETED',
+  'REL_OUT_OF_SYNC',
+]);
+
 /**
  * What the graph explores besides the model's own enabling. Disk faults do not interact with the
  * protocol's control state (the fault atlas keeps them within what RAID survives), so the graph takes
@@ -173,6 +186,9 @@ export function graphExplores(snapshot: ModelSnapshot, event: ModelEvent): boole
   // and acknowledge writes, start and give up a CP, lose power, be failed over), not the link's or the
   // destination's faults on top, which would multiply the graph fivefold.
   if (snapshot.context.volumeLost) return LOST_VOLUME_EVENTS.has(event.type);
+  // A lost mirror (D5): the source carries on unmirrored, leaves in sync to complete its CPs, and
+  // answers its writes; resyncs that can never finish and the link's faults are left to the schedules.
+  if (snapshot.context.mirrorLost) return LOST_MIRROR_EVENTS.has(event.type);
   // At most one fault per side: a second on the same side (a RAID-DP group's) is left to the harness's
   // schedules; a fault goes by its disk's replacement or by a repair seen on the disks (a scrub's).
   if (faulty(snapshot)) {

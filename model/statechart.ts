@@ -26,7 +26,10 @@
 //   counts a side's outstanding disk faults (at most two, RAID-DP's tolerance) and refuses a power cut
 //   while any is outstanding. Past the source primary's tolerance (VOLUME_LOST, rule D4) the volume is
 //   offline for good: its writes may fail, it owes no CP and may give one up, and it may lose power but
-//   never restarts; the operator fails it over.
+//   never restarts; the operator fails it over. Past the destination mirror's tolerance (MIRROR_LOST,
+//   rule D5) the mirror is offline for good: it commits no CP again and is never promoted, the
+//   destination takes no disk event for this source and no power cut; the source carries on
+//   unmirrored (it must leave in sync to complete a CP, as after any unanswered CP sync).
 // - FAILOVER is the operator's request; the destination is `promoted` (and the relationship
 //   failedOver) once the target shows it (REL_FAILED_OVER). A destination crash may cut a promotion
 //   short (the operator asks again) or hit the promoted volume (it restarts promoted).
@@ -96,6 +99,11 @@ export interface ModelContext {
    * good. It may fail any write, owes no CP, takes no disk fault or repair and never restarts.
    */
   readonly volumeLost: boolean;
+  /**
+   * The destination's mirror group of this source lost more disks than it tolerates (rule D5): the
+   * mirror is offline for good. It commits no CP, is never promoted and takes no disk event again.
+   */
+  readonly mirrorLost: boolean;
 }
 
 // Guards on the context and the event alone: pure, no other region involved.
@@ -196,8 +204,12 @@ export const relationshipMachine = setup({
     destCrashedApplying: ({ context }) => context.destCrashedApplying,
     failoverRequested: ({ context }) => context.failoverRequested,
     volumeLost: ({ context }) => context.volumeLost,
-    /** Disk events of the source's side stop once its volume is lost: there is nothing left to repair. */
-    sideVolumeKept: ({ context, event }) => sideOf(event) !== 'source' || !context.volumeLost,
+    mirrorLost: ({ context }) => context.mirrorLost,
+    /** Disk events of a side stop once its volume is lost (D4, D5): there is nothing left to repair. */
+    sideVolumeKept: ({ context, event }) => {
+      const side = sideOf(event);
+      return side === 'source' ? !context.volumeLost : side !== 'destination' || !context.mirrorLost;
+    },
     noMidCpWrite: ({ event }) => event.type === 'CRASH_SOURCE' && event.midCpWrite === undefined,
     sideBelowMaxFaults: ({ context, event }) => {
       const side = sideOf(event);
@@ -210,6 +222,7 @@ export const relationshipMachine = setup({
     /** No disk fault outstanding: a power cut on a degraded RAID group is the write hole (two faults). */
     sourceDisksHealthy: ({ context }) => context.faults.source.length === 0,
     sourceHasFailedDisk: ({ context }) => context.faults.source.includes('disk-failed'),
+    destHasFailedDisk: ({ context }) => context.faults.destination.includes('disk-failed'),
     /** A power cut on the source: none while a fault is outstanding (the write hole), unless it is lost. */
     sourceMayLosePower: or(['sourceDisksHealthy', 'volumeLost']),
     destDisksHealthy: ({ context }) => context.faults.destination.length === 0,
@@ -253,6 +266,7 @@ export const relationshipMachine = setup({
     restartDest: assign({ destCrashedApplying: false }),
     requestFailover: assign({ failoverRequested: true }),
     loseVolume: assign({ volumeLost: true }),
+    loseMirror: assign({ mirrorLost: true }),
     // The promoted volume's memory is lost: its pending writes are in doubt, as a source's are.
     crashPromoted: assign({ pending: [] }),
     failDisk: assign(({ context, event }) => addFault(context, event, 'disk-failed')),
@@ -279,6 +293,7 @@ export const relationshipMachine = setup({
     destCrashedApplying: false,
     failoverRequested: false,
     volumeLost: false,
+    mirrorLost: false,
   }),
   // Events no region handles: time, reads, answers to clients, disk faults.
   on: {
@@ -331,8 +346,26 @@ export const relationshipMachine = setup({
     // A disk of the running source's primary failed past its tolerance: the harness fails it while the
     // group's outstanding faults are failed disks at its tolerance, at least one.
     VOLUME_LOST: {
-      guard: and(['sourceUp', not('destPromoted'), not('volumeLost'), 'sourceHasFailedDisk']),
+      guard: and([
+        'sourceUp',
+        not('destPromoted'),
+        not('volumeLost'),
+        not('mirrorLost'),
+        'sourceHasFailedDisk',
+      ]),
       actions: 'loseVolume',
+    },
+    // The same past the destination mirror's tolerance (D5), while the destination runs and the source
+    // is not being failed over: a lost mirror is never promoted.
+    MIRROR_LOST: {
+      guard: and([
+        'destReachable',
+        not('failoverRequested'),
+        not('volumeLost'),
+        not('mirrorLost'),
+        'destHasFailedDisk',
+      ]),
+      actions: 'loseMirror',
     },
     // The harness saw a latent error gone from the disks it owns (its block rewritten, or its disk
     // failed since): whatever the side's state, the repair already happened.
@@ -436,7 +469,7 @@ export const relationshipMachine = setup({
             // stale copy), after the source gave up on it: the mirror may commit it, in any
             // relationship state. What it holds is judged by the CP image rules, not by when.
             MIRROR_CP_COMMITTED: {
-              guard: and(['mirrorFollowsPrimary', 'linkConnected']),
+              guard: and(['mirrorFollowsPrimary', 'linkConnected', not('mirrorLost')]),
               actions: 'commitMirror',
             },
             CP_STARTED: {
@@ -457,7 +490,10 @@ export const relationshipMachine = setup({
               target: 'applyingCpSync',
             },
             CRASH_DEST: { guard: 'destDisksHealthy', target: 'crashed', actions: 'crashDest' },
-            FAILOVER: { guard: and(['sourceCrashed', 'outOfSync']), actions: 'requestFailover' },
+            FAILOVER: {
+              guard: and(['sourceCrashed', 'outOfSync', not('mirrorLost')]),
+              actions: 'requestFailover',
+            },
             REL_FAILED_OVER: { guard: and(['failoverRequested', 'outOfSync']), target: 'promoted' },
           },
         },
@@ -465,9 +501,16 @@ export const relationshipMachine = setup({
           description:
             'a CP sync or resync transfer may be on its way or being written: the mirror may commit it',
           on: {
-            MIRROR_CP_COMMITTED: { guard: 'mirrorFollowsPrimary', target: 'up', actions: 'commitMirror' },
+            MIRROR_CP_COMMITTED: {
+              guard: and(['mirrorFollowsPrimary', not('mirrorLost')]),
+              target: 'up',
+              actions: 'commitMirror',
+            },
             CRASH_DEST: { guard: 'destDisksHealthy', target: 'crashed', actions: 'crashDestApplying' },
-            FAILOVER: { guard: and(['sourceCrashed', 'outOfSync']), actions: 'requestFailover' },
+            FAILOVER: {
+              guard: and(['sourceCrashed', 'outOfSync', not('mirrorLost')]),
+              actions: 'requestFailover',
+            },
             REL_FAILED_OVER: { guard: and(['failoverRequested', 'outOfSync']), target: 'promoted' },
           },
         },
@@ -657,7 +700,7 @@ export function controlState(snapshot: ModelSnapshot): ControlState {
  * context (what the guards read), never write ids or CP numbers themselves, so the state graph stays
  * finite. Guards compare CP numbers only by order (mirror behind, equal or ahead of the primary), and
  * pending writes only by whether some are mirrored and some are not. Measured with paths.ts's event
- * lists: 882 graph states per mode (the chart has 24 states and 60 transitions; all are reached).
+ * lists: 1065 graph states per mode (the chart has 24 states and 61 transitions; all are reached).
  */
 export function serializeState(snapshot: ModelSnapshot): string {
   const c = snapshot.context;
@@ -679,5 +722,6 @@ export function serializeState(snapshot: ModelSnapshot): string {
     c.failoverRequested ? 'failover-requested' : '',
     // A lost volume (D4) enables what a serving one may not (failing any write, giving up a CP).
     c.volumeLost ? 'volume-lost' : '',
+    c.mirrorLost ? 'mirror-lost' : '',
   ].join('|');
 }

@@ -130,7 +130,8 @@ const outOfSyncOnlyAfterAFault: Property = {
     for (const s of h.world.spec.sources) {
       const b = h.before.sources[s.id]!;
       const a = h.after.sources[s.id]!;
-      if (!b.up || !a.up) continue;
+      // A lost mirror (D5) confirms no CP again: leaving in sync is then always a fault's doing.
+      if (!b.up || !a.up || h.world.lostMirrors.has(s.id)) continue;
       const from = leftForOutOfSync(h, s.id);
       if (from === undefined) continue;
       const lastFault = Math.max(

@@ -135,9 +135,17 @@ const strictSyncNeverAcksUnmirrored: Property = {
       const inLog = h.instance
         .logFile(ack.source)
         .some((r) => r.lba === ack.lba && contents.classOf(r.data) === cls);
-      const mirrored = contents.classOf(h.instance.readMirrorCommitted(ack.source, ack.lba));
-      const inMirror = contents.latestAt(ack.source, ack.lba, mirrored) >= ack.writeId;
-      if (!inLog && !inMirror)
+      if (inLog) continue;
+      // A lost mirror (D5) cannot be read, and commits nothing again: its committed image is the last
+      // one the history read, when the mirror reached the CP it still shows.
+      const hist = h.source(ack.source);
+      const lost = h.world.lostMirrors.has(ack.source);
+      const image = hist.mirrorImageCp === h.after.sources[ack.source]!.mirrorCp ? hist.mirrorImage : null;
+      if (lost && image === null) continue;
+      const mirrored = lost
+        ? image![ack.lba]!
+        : contents.classOf(h.instance.readMirrorCommitted(ack.source, ack.lba));
+      if (contents.latestAt(ack.source, ack.lba, mirrored) < ack.writeId)
         return `strict-sync write ${ack.writeId} (lba ${ack.lba}) acknowledged, but the destination holds it nowhere`;
     }
     return null;
@@ -261,13 +269,20 @@ const convergesAfterHeal: Property = {
   name: 'converges-after-heal',
   kind: 'eventually',
   description:
-    'after every fault is healed, each relationship is in sync (or failed over), mirror equal to primary',
+    'after every fault is healed, each relationship is in sync (or failed over), mirror equal to primary; one whose mirror is lost has answered every write and completed its CPs',
   check(h) {
     if (!h.after.destinationUp) return 'the destination is still down';
     for (const id of sources(h)) {
       const o = h.after.sources[id]!;
       if (o.relationship === 'failed-over') continue;
       if (!o.up) return `${id} is still down`;
+      // A lost mirror (D5) never comes back in sync: the source serves on, unmirrored, and completes
+      // its CPs (it left in sync when the mirror stopped confirming them, rule L2).
+      if (h.world.lostMirrors.has(id)) {
+        if (o.pendingWrites > 0) return `${id} still has ${o.pendingWrites} writes waiting`;
+        if (o.cpInProgress) return `${id}, whose mirror is lost, is still in a CP`;
+        continue;
+      }
       if (o.relationship !== 'in-sync') return `${id} is ${o.relationship}, not in sync`;
       if (o.pendingWrites > 0) return `${id} still has ${o.pendingWrites} writes waiting`;
       if (o.primaryCp !== o.mirrorCp)
@@ -414,6 +429,33 @@ const lostVolumeWriteAnswered: Property = {
     }),
 };
 
+/** D5 with L2: a source whose mirror is lost completed a CP all the same (unmirrored, out of sync). */
+const lostMirrorCpCompleted: Property = {
+  name: 'lost-mirror-cp-completed',
+  kind: 'sometimes',
+  description: 'a source whose mirror went past its tolerance completed a CP the mirror never confirmed',
+  partnerOf: ['converges-after-heal'],
+  check: (h) =>
+    sources(h).some((id) => {
+      const b = h.before.sources[id]!;
+      const a = h.after.sources[id]!;
+      return h.world.lostMirrors.has(id) && b.up && a.up && b.cpInProgress && !a.cpInProgress;
+    }),
+};
+
+/** D5 with A4: a write taken after its mirror's loss was answered. */
+const lostMirrorWriteAnswered: Property = {
+  name: 'lost-mirror-write-answered',
+  kind: 'sometimes',
+  description: 'a write taken after its mirror went past its tolerance was answered',
+  partnerOf: ['writes-answered-in-time'],
+  check: (h) =>
+    h.acks.some((a) => {
+      const lostAfter = h.world.lostMirrors.get(a.source);
+      return lostAfter !== undefined && a.writeId > lostAfter && a.writeId < OUT_OF_RANGE_WRITE_IDS;
+    }),
+};
+
 export const PROPERTIES: readonly Property[] = [
   mirrorEqualsPrimaryAtCp,
   mirrorIsACpImage,
@@ -435,6 +477,8 @@ export const PROPERTIES: readonly Property[] = [
   degradedRead,
   lostVolumeRead,
   lostVolumeWriteAnswered,
+  lostMirrorCpCompleted,
+  lostMirrorWriteAnswered,
   ...OBLIGATIONS,
   ...DISK_OBLIGATIONS,
 ];

@@ -1,5 +1,7 @@
 // The shadow-paging destination: per source a mirror volume at the source's VBNs (its own RAID) and a log file.
 // Fault model: power cut after any media write, torn or whole; messages lost, duplicated, reordered or late.
+// A mirror group past its tolerance (RAID refusing a transfer) is lost for good: its CP syncs go
+// unconfirmed, its log file carries on.
 
 import type { Disk } from '../harness/media/disk.ts';
 import type { NodeId, NodeMedia, SourceSpec, WorldSpec } from '../harness/target.ts';
@@ -20,6 +22,8 @@ class Mirror {
   committed: Image;
   /** Highest session heard from the source: older sessions' messages are stale and ignored. */
   fence = 0;
+  /** Why the mirror is lost (RAID refused a transfer), null while it serves. Kept in memory only. */
+  lostBecause: string | null = null;
 
   constructor(source: NodeId, volume: ShadowVolume, log: ShadowLogFile, committed: Image) {
     this.source = source;
@@ -121,6 +125,7 @@ export class ShadowDestination {
       }
       case 'cp-sync': {
         if (msg.cp === m.committed.cp) return reply({ type: 'confirm', session: msg.session, cp: msg.cp });
+        if (m.lostBecause !== null) return;
         // A delta applies only on top of the image it was computed against; anything else is stale.
         if (msg.cp < m.committed.cp || (msg.baseCp !== NO_BASE && msg.baseCp !== m.committed.cp)) return;
         const L = m.volume.layout;
@@ -131,9 +136,16 @@ export class ShadowDestination {
         // new root is durable. The source allocates around every image the mirror may hold, so a
         // transfer that would is a source that lost track of this mirror: refused (never confirmed),
         // rather than risking a mirror with no valid root, or a root over other data, after a cut.
-        if (m.volume.overwritesImage(m.committed, msg.blocks)) return;
-        m.volume.applyBlocks(msg.blocks, msg.rootVbn, msg.cp);
-        const image = m.volume.readSlot(msg.rootVbn / L.slotBlocks);
+        let image: Image | null;
+        try {
+          if (m.volume.overwritesImage(m.committed, msg.blocks)) return;
+          m.volume.applyBlocks(msg.blocks, msg.rootVbn, msg.cp);
+          image = m.volume.readSlot(msg.rootVbn / L.slotBlocks);
+        } catch (e) {
+          if (!(e instanceof Error) || e.name !== 'RaidFailure') throw e;
+          m.lostBecause = e.message;
+          return;
+        }
         if (!image || image.cp !== msg.cp) return;
         m.committed = image;
         return reply({ type: 'confirm', session: msg.session, cp: msg.cp });

@@ -312,7 +312,11 @@ class Group:
 
     def write(self, blocks):
         """Writes (vbn, data) blocks in the order given, then the parity of every row they touch, in one
-        batch: a power cut in between leaves stale parity only, which mount recomputes."""
+        batch: a power cut in between leaves stale parity only, which mount recomputes. Past its
+        tolerance the group writes nothing: a row it cannot keep whole would be a mixture."""
+        down = [col for col in range(len(self.disks)) if not self.up(col)]
+        if len(down) > self.tolerance:
+            raise RaidError("%d disks lost, the group tolerates %d" % (len(down), self.tolerance))
         by_row = {}
         for v, data in blocks:
             col, dbn = self.locate(v)
@@ -993,6 +997,7 @@ class Mirror:
         self.vol = Volume(Group(spec["mirror"], groups["mirror:" + spec["id"]]), self.L)
         self.log = LogFile(Group(spec["logFile"], groups["log:" + spec["id"]]), spec["id"])
         self.fence = 0
+        self.lost = None  # why the mirror is past its tolerance (rule D5), for good; None while it serves
         if start == "format":
             self.committed = self.vol.format()
             self.log.group.touch()
@@ -1053,6 +1058,8 @@ class Destination:
         cp, base, vbns = header["cp"], header["base"], header["vbns"]
         if cp == c.cp:
             return self.reply(source, {"t": "confirm", "s": header["s"], "cp": cp})
+        if m.lost:
+            return  # a lost mirror commits nothing again: the source times out (rule D5)
         if cp < c.cp or base != c.cp or len(payload) != len(vbns) * L.bytes or not vbns:
             return  # stale, or not computed against our image
         blocks = [(v, payload[i * L.bytes : (i + 1) * L.bytes]) for i, v in enumerate(vbns)]
@@ -1067,7 +1074,11 @@ class Destination:
         img = m.vol.parse_slot(slot, got[root_vbn], tables)
         if img is None or img.cp != cp:
             return
-        m.vol.group.write(blocks)  # the root is the last block: written last
+        try:
+            m.vol.group.write(blocks)  # the root is the last block: written last
+        except RaidError as e:
+            m.lost = str(e)  # RAID refused the write: the group is past its tolerance
+            return
         m.committed = img
         self.reply(source, {"t": "confirm", "s": header["s"], "cp": cp})
 
