@@ -21,7 +21,7 @@ import { STATECHART_SVG } from './report_files.ts';
 import { markStatechart } from './statechart_marks.ts';
 
 const DIR = 'reports/counterexamples';
-const FAILOVER = `${DIR}/canary-failover-without-replay-no-acked-write-lost-after-failover-seed7.json`;
+const FAILOVER = `${DIR}/canary-failover-without-replay-no-acked-write-lost-after-failover-seed3.json`;
 const RESYNC = `${DIR}/reference-mirror-went-back-after-resync-crash.json`;
 
 const readCx = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as Counterexample;

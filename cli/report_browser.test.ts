@@ -20,7 +20,7 @@ const CHROMIUM = process.env.CPSYNC_CHROMIUM ?? '/usr/bin/chromium';
 const present = existsSync(CHROMIUM);
 const required = process.env.CPSYNC_REQUIRE_BROWSER === '1';
 const CX =
-  'reports/counterexamples/canary-failover-without-replay-no-acked-write-lost-after-failover-seed7.json';
+  'reports/counterexamples/canary-failover-without-replay-no-acked-write-lost-after-failover-seed3.json';
 const SCREENSHOT = 'reports/counterexample-report.png';
 
 if (!present && !required)

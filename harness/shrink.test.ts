@@ -44,6 +44,41 @@ describe('polish', () => {
     expect(writeThenSevenTicks(out.schedule)).toBe(true);
   });
 
+  it('drops two actions at once when neither goes alone', () => {
+    // Fails with a write to LBA 5 and 7 ticks after it, or with neither of the two crashes in between.
+    const crash = (node: string): WorldAction => ({ kind: 'crash', node });
+    const pairOrNothing = (s: Schedule) =>
+      writeThenSevenTicks(s) && s.actions.filter((a) => a.kind === 'crash').length !== 1;
+    const out = polish(schedule([write(5), crash('src0'), crash('dst'), tick(7)]), { fails: pairOrNothing });
+    expect(out.schedule.actions).toEqual([write(5), tick(7)]);
+  });
+
+  it('moves an action when that lets another go: a crash after the write it preceded', () => {
+    // Fails when the destination crashes after a write; a crash before it must move, then a tick goes.
+    const crashAfterWrite = (s: Schedule) => {
+      const w = s.actions.findIndex((a) => a.kind === 'write');
+      const c = s.actions.findIndex((a) => a.kind === 'crash');
+      return (w >= 0 && c > w) || (c === 0 && s.actions[2]?.kind === 'tick');
+    };
+    const out = polish(schedule([{ kind: 'crash', node: 'dst' }, write(0), tick(1)]), {
+      fails: crashAfterWrite,
+    });
+    expect(out.schedule.actions).toEqual([write(0), { kind: 'crash', node: 'dst' }]);
+  });
+
+  it('puts each action in its plainest form that still fails', () => {
+    const failsWithAWriteAndACrash = (s: Schedule) =>
+      s.actions.some((a) => a.kind === 'write') && s.actions.some((a) => a.kind === 'crash');
+    const out = polish(
+      schedule([
+        { kind: 'write', source: 'src0', lba: 9, data: { kind: 'zero' } },
+        { kind: 'crash', node: 'src0', afterWrites: 3, torn: true },
+      ]),
+      { fails: failsWithAWriteAndACrash },
+    );
+    expect(out.schedule.actions).toEqual([write(0), { kind: 'crash', node: 'src0' }]);
+  });
+
   it('keeps the ticks apart when merging them changes the verdict', () => {
     // A predicate that tells `tick 1, tick 1` from `tick 2` (no runner does): merging is refused.
     const twoTicks = (s: Schedule) => s.actions.filter((a) => a.kind === 'tick').length >= 2;
@@ -60,10 +95,15 @@ describe('polish', () => {
     const writes = [write(0), write(3), write(4), write(5), write(6), write(7), write(8), tick(2)];
     const out = polish(schedule(writes), { fails: highWrites });
     expect(out.schedule.actions).toEqual([{ kind: 'burst', source: 'src0', from: 3, count: 5, stride: 1 }]);
-    // Two sources' writes taking turns are no one source's run: they stay apart.
+    // Two sources' writes taking turns are no one source's run: a write moves beside its own source's
+    // writes to join them, and each burst is one source's.
     const other = (lba: number): WorldAction => ({ kind: 'write', source: 'src1', lba });
     const turns = [write(3), other(4), write(5), other(6), write(7)];
-    expect(polish(schedule(turns), { fails: highWrites }).schedule.actions).toEqual(turns);
+    expect(polish(schedule(turns), { fails: highWrites }).schedule.actions).toEqual([
+      { kind: 'burst', source: 'src0', from: 3, count: 2, stride: 2 },
+      { kind: 'burst', source: 'src1', from: 4, count: 2, stride: 2 },
+      write(7),
+    ]);
     const again = [write(4), write(4), write(4), write(4), write(4), write(4)];
     expect(polish(schedule(again), { fails: highWrites }).schedule.actions).toEqual([
       { kind: 'burst', source: 'src0', from: 4, count: 5, stride: 0 },

@@ -8,6 +8,7 @@
 // Bounded: at most `maxRuns` runs, so a slow target cannot make shrinking endless.
 
 import type { Schedule, ScheduleConfig } from './schedule.ts';
+import type { NodeId } from './target.ts';
 import type { WorldAction } from './world.ts';
 
 export interface PolishOptions {
@@ -70,6 +71,28 @@ export function polish(input: Schedule, options: PolishOptions): PolishResult {
         i = Math.min(i, actions.length);
       }
     }
+    // Two actions at once, when neither goes alone (a crash and the restart it needs, say), and an
+    // action moved one place when that lets another go (`crash dst, write, tick` as `write, crash dst`).
+    if (!changed && actions.length <= PAIR_LIMIT) {
+      const shorter = firstShorter(actions, merge, fails);
+      if (shorter !== null) {
+        actions = shorter;
+        changed = true;
+      }
+    }
+    // Each action in its plainest form that still fails: a crash now rather than mid-write, a write of
+    // fresh data, a burst without a hot set, a rebuild left uncut, LBA 0. Fewer details to read, and a
+    // plainer action often lets the drops above go further on the next pass.
+    for (let i = 0; i < actions.length && runs < budget; i++)
+      for (const plain of plainerForms(actions[i]!)) {
+        const candidate = actions.slice();
+        candidate[i] = plain;
+        if (fails(candidate)) {
+          actions = candidate;
+          changed = true;
+          break;
+        }
+      }
     // A run of writes of one source to evenly spaced LBAs as one burst: the world issues a burst's
     // writes one after another in one step, so only the checks between them are lost.
     for (let i = 0; i < actions.length && runs < budget; i++) {
@@ -101,6 +124,119 @@ export function polish(input: Schedule, options: PolishOptions): PolishResult {
     }
   }
   return { schedule: { ...schedule, actions }, runs };
+}
+
+/** Schedules up to this long are tried with firstShorter's moves (O(n^2) runs each). */
+const PAIR_LIMIT = 16;
+/** Up to this long, an action is tried at every place, not only next to its own (O(n^3) runs). */
+const MOVE_LIMIT = 8;
+
+/**
+ * The first candidate, in a fixed order, shorter than `actions` that still fails: two actions dropped
+ * at once; an action moved and another dropped, or moved beside its like; a fault as a plain crash
+ * of its node, with another action dropped. Null when none does (`fails` is
+ * false once the run budget is spent).
+ */
+function firstShorter(
+  actions: readonly WorldAction[],
+  merge: (a: readonly WorldAction[]) => WorldAction[],
+  fails: (a: readonly WorldAction[]) => boolean,
+): WorldAction[] | null {
+  const n = actions.length;
+  for (let i = n - 1; i >= 1; i--)
+    for (let j = i - 1; j >= 0; j--) {
+      const candidate = merge(actions.filter((_, k) => k !== i && k !== j));
+      if (fails(candidate)) return candidate;
+    }
+  // An action moved (one place, or anywhere in a short schedule) and another dropped; or moved beside
+  // its like, where ticks merge and writes join as a burst.
+  for (let i = 0; i < n; i++)
+    for (let to = 0; to < n; to++) {
+      if (to === i || (n > MOVE_LIMIT && Math.abs(to - i) > 1)) continue;
+      const moved = actions.filter((_, k) => k !== i);
+      moved.splice(to, 0, actions[i]!);
+      const joined = joinWriteRuns(merge(moved));
+      if (joined.length < n && fails(joined)) return joined;
+      for (let j = n - 1; j >= 0; j--) {
+        // Dropping the moved action is a single drop the drop pass already tried.
+        if (j === to) continue;
+        const candidate = merge(moved.filter((_, k) => k !== j));
+        if (fails(candidate)) return candidate;
+      }
+    }
+  // A fault of a node as that node's plain power cut, with another action dropped: a failed disk and
+  // its cut rebuild, or a pause and what it delayed, are often only a way to take the node down.
+  for (let i = 0; i < n; i++) {
+    const node = faultedNode(actions[i]!);
+    if (node === null) continue;
+    for (let j = n - 1; j >= 0; j--) {
+      if (j === i) continue;
+      const candidate = actions.slice();
+      candidate[i] = { kind: 'crash', node };
+      const dropped = merge(candidate.filter((_, k) => k !== j));
+      if (fails(dropped)) return dropped;
+    }
+  }
+  return null;
+}
+
+/** The node a fault other than a plain crash acts on, or null. */
+function faultedNode(a: WorldAction): NodeId | null {
+  switch (a.kind) {
+    case 'fail-disk':
+    case 'latent-error':
+    case 'replace-disk':
+    case 'pause':
+    case 'drift':
+    case 'scrub':
+      return a.node;
+    case 'crash':
+      return a.afterWrites !== undefined ? a.node : null;
+    default:
+      return null;
+  }
+}
+
+/** Every run of two or more evenly spaced writes of one source as one burst. */
+function joinWriteRuns(actions: readonly WorldAction[]): WorldAction[] {
+  const out: WorldAction[] = [];
+  for (let i = 0; i < actions.length; ) {
+    const n = writeRunAt(actions, i);
+    if (n >= 2) {
+      out.push(asBurst(actions, i, n));
+      i += n;
+    } else out.push(actions[i++]!);
+  }
+  return out;
+}
+
+/** Plainer forms of an action, the plainest first; none for an action already plain. */
+export function plainerForms(a: WorldAction): WorldAction[] {
+  switch (a.kind) {
+    case 'crash':
+      return a.afterWrites !== undefined || a.torn !== undefined ? [{ kind: 'crash', node: a.node }] : [];
+    case 'write': {
+      const out: WorldAction[] = [];
+      if (a.data !== undefined) out.push({ kind: 'write', source: a.source, lba: a.lba });
+      if (a.lba !== 0) out.push({ ...a, lba: 0 });
+      return out;
+    }
+    case 'read':
+      return a.lba !== 0 ? [{ ...a, lba: 0 }] : [];
+    case 'burst': {
+      const { data: _data, span: _span, ...plain } = a;
+      const out: WorldAction[] = [];
+      if (a.data !== undefined || a.span !== undefined) out.push(plain);
+      if (a.from !== 0) out.push({ ...a, from: 0 });
+      return out;
+    }
+    case 'replace-disk': {
+      const { cutAfterWrites: _cut, torn: _torn, ...plain } = a;
+      return a.cutAfterWrites !== undefined || a.torn !== undefined ? [plain] : [];
+    }
+    default:
+      return [];
+  }
 }
 
 /** Worlds simpler than `config`, one change each, the most helpful first. */
