@@ -75,16 +75,18 @@ describe('a latent error known gone', () => {
     actions: [{ kind: 'write', source: 'src0', lba: 0 }, { kind: 'tick', ticks: 12 }, latent, ...actions],
   });
 
-  it('keeps its node from losing power until a scrub repairs it; then the node may crash again', () => {
-    const crash: WorldAction = { kind: 'crash', node: 'src0' };
-    const before = run('reference', base([crash]));
+  it('keeps its node from a cut inside a write until a scrub repairs it; then the cut may come', () => {
+    const cut: WorldAction[] = [
+      { kind: 'crash', node: 'src0', afterWrites: 1 },
+      { kind: 'write', source: 'src0', lba: 3 },
+      { kind: 'tick', ticks: 12 },
+      { kind: 'restart', node: 'src0' },
+    ];
+    const before = run('reference', base(cut));
     expect(before.r.violation, before.where).toBeUndefined();
     expect(kinds(before.r.executed), before.where).not.toContain('crash');
     for (const target of CORRECT) {
-      const { r, where } = run(
-        target,
-        base([{ kind: 'scrub', node: 'src0' }, crash, { kind: 'restart', node: 'src0' }]),
-      );
+      const { r, where } = run(target, base([{ kind: 'scrub', node: 'src0' }, ...cut]));
       expect(r.violation, where).toBeUndefined();
       expect(kinds(r.executed), where).toContain('crash');
       expect(r.coverage.has('latent-error-repaired'), where).toBe(true);
@@ -103,8 +105,79 @@ describe('a latent error known gone', () => {
   });
 
   it('a swarm campaign catches the scrub that repairs nothing', () => {
-    const { cx, where } = caughtBySwarm('canary-scrub-repairs-nothing', 3, 60);
+    const { cx, where } = caughtBySwarm('canary-scrub-repairs-nothing', 2, 60);
     expect(cx.property, where).toBe('scrub-repairs-latent-errors');
+  });
+});
+
+describe('a power cut between calls on a degraded node (rule D6)', () => {
+  const degraded = (node: string, group: string, tail: WorldAction[] = []): Schedule => ({
+    config: { preset: { sources: 1, mode: 'sync', lbaCount: 16 } },
+    seed: 4,
+    actions: [
+      { kind: 'burst', source: 'src0', from: 0, count: 8, stride: 1 },
+      { kind: 'tick', ticks: 12 },
+      { kind: 'fail-disk', node, group, index: 0 },
+      { kind: 'write', source: 'src0', lba: 1 },
+      ...tail,
+      { kind: 'crash', node },
+      { kind: 'restart', node },
+      { kind: 'tick', ticks: 2 },
+      ...[0, 2, 3, 5, 7].map((lba): WorldAction => ({ kind: 'read', source: 'src0', lba })),
+      { kind: 'tick', ticks: 12 },
+    ],
+  });
+  const DEGRADED = [
+    ['src0', 'primary'],
+    ['dst', 'mirror:src0'],
+    ['dst', 'log:src0'],
+  ] as const;
+
+  for (const [node, group] of DEGRADED)
+    it.each(CORRECT)(`%s comes back on a degraded ${node} ${group}`, (target) => {
+      const { r, where } = run(target, degraded(node, group));
+      expect(r.violation, where).toBeUndefined();
+      expect(kinds(r.executed), where).toContain('crash');
+      expect(r.coverage.has('crash-while-degraded'), where).toBe(true);
+      expect(r.coverage.has('restart-while-degraded'), where).toBe(true);
+      expect(r.sometimes.has('read-of-acked-write'), where).toBe(true);
+    });
+
+  it('the atlas cuts a degraded node only between calls: an armed cut is refused', () => {
+    const armed: Schedule = {
+      ...degraded('src0', 'primary'),
+      actions: degraded('src0', 'primary').actions.map((a) =>
+        a.kind === 'crash' ? { ...a, afterWrites: 1 } : a,
+      ),
+    };
+    const { r, where } = run('reference', armed);
+    expect(r.violation, where).toBeUndefined();
+    expect(kinds(r.executed), where).not.toContain('crash');
+  });
+
+  it('a swarm campaign catches the restart that recomputes parity over a missing disk, and only the degraded cut exposes it', () => {
+    const { cx, where } = caughtBySwarm('canary-resync-erases-missing-disk', 1, 60);
+    const crash = cx.schedule.actions.findIndex((a) => a.kind === 'crash' && a.afterWrites === undefined);
+    expect(crash, where).toBeGreaterThanOrEqual(0);
+    // The same schedule with every failed disk replaced right before the cut: nothing is missing at
+    // the restart, and the canary passes.
+    const failed = cx.schedule.actions.flatMap((a) =>
+      a.kind === 'fail-disk' && a.node === (cx.schedule.actions[crash] as { node: string }).node
+        ? [{ kind: 'replace-disk' as const, node: a.node, group: a.group, index: a.index }]
+        : [],
+    );
+    const actions = [...cx.schedule.actions.slice(0, crash), ...failed, ...cx.schedule.actions.slice(crash)];
+    const whole = run('canary-resync-erases-missing-disk', { ...cx.schedule, actions });
+    expect(whole.r.violation, `${where}; disks replaced first: ${whole.where}`).toBeUndefined();
+    for (const target of CORRECT) {
+      const { r, where: w } = run(target, cx.schedule);
+      expect(r.violation, w).toBeUndefined();
+    }
+    // The shape D6 opens, written out: caught on a degraded primary, never on a degraded mirror.
+    const primary = run('canary-resync-erases-missing-disk', degraded('src0', 'primary'));
+    expect(primary.r.violation, primary.where).toBeDefined();
+    const mirror = run('canary-resync-erases-missing-disk', degraded('dst', 'mirror:src0'));
+    expect(mirror.r.violation, mirror.where).toBeUndefined();
   });
 });
 

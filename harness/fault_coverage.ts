@@ -5,7 +5,7 @@
 
 import type { History } from './history.ts';
 import type { ScheduleConfig } from './schedule.ts';
-import { DESTINATION } from './target.ts';
+import { DESTINATION, type NodeId } from './target.ts';
 import { type World, type WorldAction, writesIssuedBy } from './world.ts';
 
 /** Every name a run can report, in the order a summary prints them. */
@@ -44,6 +44,8 @@ export const FAULT_CLASSES = [
   'latent-error-repaired',
   'scrub',
   'crash-after-disk-fault',
+  'crash-while-degraded',
+  'restart-while-degraded',
   'volume-lost',
   'read-of-lost-volume',
   'failover-of-lost-volume',
@@ -97,11 +99,19 @@ export function stepClasses(h: History): FaultClass[] {
     const lost = node === DESTINATION ? dstLost : h.before.sources[node]?.up && !h.after.sources[node]?.up;
     if (lost) out.push('rebuild-interrupted');
   }
-  // A node that had a disk fault loses power again: the fault was known gone (the atlas allows no
-  // power cut while one is outstanding).
-  for (const [id, b] of Object.entries(h.before.sources))
-    if (b.up && !h.after.sources[id]!.up && faults.everFaulted(id)) out.push('crash-after-disk-fault');
-  if (dstLost && faults.everFaulted(DESTINATION)) out.push('crash-after-disk-fault');
+  // A node that had a disk fault loses power: the fault known gone, or still outstanding (a cut
+  // between calls on a degraded node, rule D6); and a node that comes back on degraded groups.
+  const degraded = (node: NodeId) => faults.onNode(node) > 0 && !h.world.lostVolumes.has(node);
+  for (const [id, b] of Object.entries(h.before.sources)) {
+    const a = h.after.sources[id]!;
+    if (b.up && !a.up && faults.everFaulted(id))
+      out.push(degraded(id) ? 'crash-while-degraded' : 'crash-after-disk-fault');
+    if (!b.up && a.up && degraded(id)) out.push('restart-while-degraded');
+  }
+  if (dstLost && faults.everFaulted(DESTINATION))
+    out.push(degraded(DESTINATION) ? 'crash-while-degraded' : 'crash-after-disk-fault');
+  if (!h.before.destinationUp && h.after.destinationUp && degraded(DESTINATION))
+    out.push('restart-while-degraded');
   for (const [id, b] of Object.entries(h.before.sources)) {
     const lost = dstLost || (b.up && !h.after.sources[id]!.up);
     if (!lost) continue;

@@ -133,7 +133,9 @@ function exceptionViolation(e: unknown, step: number, phase: Violation['phase'])
  * scrub and never restarts; it may lose power, and the operator fails it over. The same on a running
  * destination's mirror group (rule D5): that mirror is then lost, never failed over; the destination
  * takes no power cut (its groups are degraded for good), no repair of that source's groups and no
- * scrub, and the source carries on unmirrored. A source and its mirror are never both lost.
+ * scrub, and the source carries on unmirrored. A source and its mirror are never both lost. Power
+ * cuts on a node with faults outstanding come only between two calls (rule D6): a cut inside one (an
+ * armed cut, a cut rebuild) there, or a disk fault while a cut is armed, is the RAID write hole.
  */
 class Atlas {
   private readonly failedOver = new Set<NodeId>();
@@ -167,12 +169,18 @@ class Atlas {
       case 'heal':
         return w.network.isPartitioned(a.source, 'dst');
       case 'crash':
-        // A power cut while a group is degraded is the RAID write hole: beyond what RAID claims. A lost
+        // A cut inside a write (an armed cut) while a group is degraded is the RAID write hole: beyond
+        // what RAID claims. A cut now falls between two calls, every stripe as its last call left it,
+        // so a degraded node takes it (rule D6), but for a destination whose mirror is lost (D5). A lost
         // volume has nothing left to tear.
         return (
           w.isUp(a.node) &&
           !this.failedOver.has(a.node) &&
-          (this.faults(a.node) === 0 || w.lostVolumes.has(a.node))
+          (this.faults(a.node) === 0 ||
+            w.lostVolumes.has(a.node) ||
+            (a.afterWrites === undefined &&
+              !w.media[a.node]!.power.isArmed &&
+              !(a.node === DESTINATION && w.lostMirrors.size > 0)))
         );
       case 'restart':
         return !w.isUp(a.node) && !this.failedOver.has(a.node) && !w.lostVolumes.has(a.node);

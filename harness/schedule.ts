@@ -447,6 +447,25 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
             { kind: 'restart' as const, node: d.node },
           ]),
     ]);
+  // Data committed on both sides, a disk of either fails, and power goes between two calls with the
+  // group still degraded (rule D6): the restart must come back on the degraded group, its reads and
+  // images whole. The reads after it cover the burst, so a block that lived on the failed disk is read.
+  const degradedCut = fc
+    .tuple(fc.oneof({ weight: 2, arbitrary: primaryDisk }, disk), source, ticks(0, 3))
+    .map(([d, s, t]): WorldAction[] => {
+      const writer = d.node === DESTINATION ? s : d.node;
+      return [
+        { kind: 'burst', source: writer, from: 0, count: 8, stride: 1 },
+        { kind: 'tick', ticks: spec.cpIntervalTicks + 2 },
+        { kind: 'fail-disk', ...d },
+        { kind: 'write', source: writer, lba: 1 },
+        ...(t > 0 ? [{ kind: 'tick' as const, ticks: t }] : []),
+        { kind: 'crash', node: d.node },
+        { kind: 'restart', node: d.node },
+        { kind: 'tick', ticks: 2 },
+        ...[0, 2, 3, 5, 7].map((x): WorldAction => ({ kind: 'read', source: writer, lba: x })),
+      ];
+    });
   // Data on a source's primary, committed; one of its disks fails and power goes in the middle of the
   // rebuild onto the spare (rule D2: the restart must finish it, never take the spare's blocks as data).
   const rebuildCut = fc
@@ -641,6 +660,7 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
     { weight: 3, arbitrary: scrubbed },
     { weight: 1, arbitrary: sameAgain },
     { weight: 7, arbitrary: volumeLost },
+    { weight: 4, arbitrary: degradedCut },
     ...(mirrors.length > 0 ? [{ weight: 4, arbitrary: mirrorLost }] : []),
     ...(wrapWrites !== undefined ? [{ weight: 5, arbitrary: logWrap }] : []),
   );

@@ -237,6 +237,14 @@ export interface LogRecord {
  *   disk fault, no scrub, and no `replaceDisk` in that source's groups; the relationship never has
  *   to come back in sync (the mirror would need a baseline transfer onto new disks, which the
  *   protocol does not describe).
+ * - D6 Power cuts on a degraded node: the atlas may cut a node's power between two calls (never inside
+ *   one) while its groups have faults outstanding within tolerance (failed disks, spares not yet
+ *   rebuilt, latent errors), but not a destination whose mirror is lost (D5). Its `restart` comes
+ *   back on the degraded groups and owes everything it owed (R1, C1-C3, F1-F2 as after any cut): so a
+ *   target must end every call with each stripe it wrote consistent with its parity, or recover it
+ *   without the missing disks' help. A cut inside a call on a node with a fault outstanding (a crash
+ *   after k media writes, a cut rebuild), and a disk fault while such a cut is armed, are never made:
+ *   a stripe torn or half-written on a degraded group is the RAID write hole, beyond what RAID claims.
  *
  * Observations
  * - O1 A down source shows `up: false`; its other fields are what its console last showed and are not

@@ -189,6 +189,14 @@ export const DEVIATING_TARGETS: readonly ConformanceTarget[] = [
     { confirmLostMirror: true },
     'fail',
   ),
+  // Exposed only by a power cut on a degraded node (rule D6): the restart's parity resync meets a
+  // stripe whose data disk is missing.
+  referenceTarget(
+    'canary-resync-erases-missing-disk',
+    "D6: a source restarting with a failed data disk recomputes every stripe's parity from the disks present, erasing the blocks that lived only as parity",
+    { resyncOverMissing: true },
+    'fail',
+  ),
   referenceTarget(
     'canary-root-first',
     "C2 (crash ordering): the destination writes a CP sync's root before the blocks it points to",

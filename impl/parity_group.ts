@@ -192,7 +192,7 @@ export class ParityGroup implements RaidGroup {
     this.rebuild(index);
   }
 
-  resyncParity(): number {
+  resyncParity(options: { readonly unsafeOverMissing?: boolean } = {}): number {
     this.checkOnline('resync parity');
     // A rebuild the shutdown interrupted is finished first (its spare's label is still blank): with
     // the spare read as missing, parity is recomputed only once the spare holds its blocks.
@@ -201,7 +201,7 @@ export class ParityGroup implements RaidGroup {
     for (const stripe of this.stripesInUse()) {
       let any = false;
       for (let lane = 0; lane < this.layout.depthBlocks; lane++)
-        if (this.resyncUnit(stripe, lane)) any = true;
+        if (this.resyncUnit(stripe, lane, options.unsafeOverMissing === true)) any = true;
       if (any) rewritten++;
     }
     return rewritten;
@@ -406,11 +406,12 @@ export class ParityGroup implements RaidGroup {
   }
 
   /** Recomputes the unit's parity from its data; true when some parity block was rewritten. */
-  private resyncUnit(stripe: number, lane: number): boolean {
+  private resyncUnit(stripe: number, lane: number, overMissing: boolean): boolean {
     const unit = this.openUnit(stripe, lane);
     const dataCells = this.dataCells();
     // A missing data disk exists only as parity here: recomputing parity would erase it.
-    if (dataCells.some((c) => unit.lost[c])) return false;
+    // CANARY (D6): overMissing recomputes it anyway, as if the missing blocks were zeros.
+    if (dataCells.some((c) => unit.lost[c]) && !overMissing) return false;
     for (const cell of dataCells) unit.load(cell);
     // A bad data block is repaired if the old parity reproduces its checksum (a latent error in a
     // stripe the cut did not touch). Otherwise the cut tore it: the new parity covers its raw bytes

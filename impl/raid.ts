@@ -75,8 +75,11 @@ export interface RaidGroup {
   /**
    * After an unclean shutdown: finish every rebuild the disks' labels show unfinished, then recompute
    * the parity of every stripe that holds written blocks; returns how many stripes' parity changed.
+   * A stripe with a data disk missing is left alone: that disk's blocks exist only as its parity.
+   * `unsafeOverMissing` is a deliberate bug for a canary: such stripes are recomputed as well, from
+   * the data disks present, erasing the missing disk's blocks.
    */
-  resyncParity(): number;
+  resyncParity(options?: { readonly unsafeOverMissing?: boolean }): number;
   /** Reads every stored block and every disk's label, repairing latent errors; returns how many were repaired. */
   scrub(): number;
 }

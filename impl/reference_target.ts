@@ -78,7 +78,7 @@ export interface Variation {
   readonly zeroWriteAsHole?: boolean;
   /** The log file's recovery takes a record of an earlier lap of the ring for the next one (epoch and checksum only). */
   readonly logTrustsStaleLap?: boolean;
-  // Disks (rules D1-D3 of harness/target.ts).
+  // Disks (rules D1-D6 of harness/target.ts).
   /** D3: a scrub reads nothing and repairs nothing. */
   readonly scrubRepairsNothing?: boolean;
   /** D2: a source labels a spare an in-sync member of its primary before rebuilding onto it. */
@@ -89,6 +89,8 @@ export interface Variation {
   readonly stallWritesWhenLost?: boolean;
   /** D5/C2: the destination confirms a CP sync its mirror, past its tolerance, could not write. */
   readonly confirmLostMirror?: boolean;
+  /** D6: a source restarting on a degraded primary recomputes parity over its missing data disk. */
+  readonly resyncOverMissing?: boolean;
 }
 
 export function referenceTarget(
@@ -335,6 +337,7 @@ class ReferenceWorld implements TargetInstance {
       unsafeReadsFail: this.variation.readsFail === true,
       unsafeSpuriousOutOfSync: this.variation.spuriousOutOfSync === true,
       unsafeLabelSpareFirst: this.variation.labelSpareFirst === true,
+      unsafeResyncOverMissing: this.variation.resyncOverMissing === true,
       unsafeStallWhenOffline: this.variation.stallWritesWhenLost === true,
       unsafeNvlogFullFailsWrites: this.variation.nvlogFullFailsWrites === true,
       unsafeNoCpOnFullHalf: this.variation.noCpOnFullHalf === true,

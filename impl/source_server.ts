@@ -44,6 +44,8 @@ export interface SourceConfig {
   readonly unsafeSpuriousOutOfSync?: boolean;
   /** Deliberate bug for canary targets (rule D2): a spare is labelled in sync before it is rebuilt. */
   readonly unsafeLabelSpareFirst?: boolean;
+  /** Deliberate bug for canary targets (rule D6): the restart's parity resync recomputes stripes with a data disk missing. */
+  readonly unsafeResyncOverMissing?: boolean;
   /** Deliberate bug for canary targets (rules D4, A4): an offline volume stalls writes instead of failing them. */
   readonly unsafeStallWhenOffline?: boolean;
   /** Deliberate bug for canary targets (rule N1): with both NVLOG halves full, a write fails instead of stalling. */
@@ -157,7 +159,7 @@ export class SourceServer {
    */
   static recover(config: SourceConfig, media: SourceMedia): SourceServer {
     const raid = assembleRaidGroup(config.geometry, media.disks);
-    raid.resyncParity();
+    raid.resyncParity({ unsafeOverMissing: config.unsafeResyncOverMissing === true });
     const volume = Volume.mount(raid, volumeOptions(config));
     const recovered = Nvlog.recover(media.nvram, nvlogOptions(config));
     volume.pinBaseImages();

@@ -75,6 +75,7 @@ describe('deviating targets', () => {
       'canary-lost-blocks-read-as-zeros',
       'canary-lost-volume-stalls-writes',
       'canary-confirms-lost-mirror',
+      'canary-resync-erases-missing-disk',
       'canary-root-first',
     ]);
     for (const t of DEVIATING_TARGETS) {

@@ -22,8 +22,9 @@ export type Side = 'source' | 'destination';
  *   replaced by a blank spare and rebuilt. DISK_REPAIRED: the harness saw a latent error gone from its
  *   disks (the block rewritten: read-repair, scrub, overwrite), or subsumed by its disk's failure. The
  *   fault atlas keeps each RAID group within its tolerance (the model: at most two faults outstanding
- *   per side), none while that side is down, and no power cut on a side with a fault outstanding (a
- *   torn or half-written stripe on a degraded group is the write hole).
+ *   per side), none while that side is down, and no power cut inside a write (`midCpWrite`, `torn`)
+ *   on a side with a fault outstanding (a torn or half-written stripe on a degraded group is the write
+ *   hole); a plain power cut, between two calls, may come while a side is degraded (rule D6).
  * - VOLUME_LOST: a disk of the source's primary group failed past the group's tolerance (harness/target.ts
  *   rule D4): its volume is offline. It serves no restart again; what it answers is judged as before,
  *   but it may fail any write and owes no CP (T1, T2, N1 no longer bind it). The operator fails it over.

@@ -24,7 +24,8 @@
 //   must survive a failover (abstract_data.ts, `guaranteeAcknowledged`).
 // - The fault atlas (events.ts) keeps disk faults and power cuts within what RAID survives: the model
 //   counts a side's outstanding disk faults (at most two, RAID-DP's tolerance) and refuses a power cut
-//   while any is outstanding. Past the source primary's tolerance (VOLUME_LOST, rule D4) the volume is
+//   inside a write (mid-CP, torn) while any is outstanding, the write hole; a cut between calls on a
+//   degraded side is allowed (rule D6): the side comes back whole and owes what it owed. Past the source primary's tolerance (VOLUME_LOST, rule D4) the volume is
 //   offline for good: its writes may fail, it owes no CP and may give one up, and it may lose power but
 //   never restarts; the operator fails it over. Past the destination mirror's tolerance (MIRROR_LOST,
 //   rule D5) the mirror is offline for good: it commits no CP again and is never promoted, the
@@ -219,13 +220,25 @@ export const relationshipMachine = setup({
     sideHasLatentError: (args) => hasFault(args, 'latent-error'),
     sideIsSource: ({ event }) => sideOf(event) === 'source',
     sideIsDestination: ({ event }) => sideOf(event) === 'destination',
-    /** No disk fault outstanding: a power cut on a degraded RAID group is the write hole (two faults). */
+    /** No disk fault outstanding: a power cut inside a write on a degraded RAID group is the write hole. */
     sourceDisksHealthy: ({ context }) => context.faults.source.length === 0,
+    /**
+     * A power cut between two calls, no write of the node's in flight (D6): every stripe as its last
+     * call left it, so a degraded group within tolerance comes back whole. Lockstep feeds every crash
+     * this way; the atlas cuts inside a call (an armed cut, a cut rebuild) only on a node without faults.
+     */
+    cutBetweenCalls: ({ event }) =>
+      event.type === 'CRASH_DEST' ||
+      (event.type === 'CRASH_SOURCE' && event.midCpWrite === undefined && event.torn !== true),
     sourceHasFailedDisk: ({ context }) => context.faults.source.includes('disk-failed'),
     destHasFailedDisk: ({ context }) => context.faults.destination.includes('disk-failed'),
-    /** A power cut on the source: none while a fault is outstanding (the write hole), unless it is lost. */
-    sourceMayLosePower: or(['sourceDisksHealthy', 'volumeLost']),
-    destDisksHealthy: ({ context }) => context.faults.destination.length === 0,
+    /**
+     * A power cut on the source: inside a write only with no fault outstanding (the write hole), unless
+     * the volume is lost; between calls, within tolerance, always (D6).
+     */
+    sourceMayLosePower: or(['sourceDisksHealthy', 'volumeLost', 'cutBetweenCalls']),
+    /** A power cut on the destination: between calls (D6), and never once a mirror is lost (D5). */
+    destMayLosePower: and(['cutBetweenCalls', not('mirrorLost')]),
     // The other regions, through stateIn.
     sourceUp: not(at('source.crashed')),
     sourceCrashed: at('source.crashed'),
@@ -489,7 +502,7 @@ export const relationshipMachine = setup({
               guard: and(['outOfSync', 'sourceUp', 'linkConnected']),
               target: 'applyingCpSync',
             },
-            CRASH_DEST: { guard: 'destDisksHealthy', target: 'crashed', actions: 'crashDest' },
+            CRASH_DEST: { guard: 'destMayLosePower', target: 'crashed', actions: 'crashDest' },
             FAILOVER: {
               guard: and(['sourceCrashed', 'outOfSync', not('mirrorLost')]),
               actions: 'requestFailover',
@@ -506,7 +519,7 @@ export const relationshipMachine = setup({
               target: 'up',
               actions: 'commitMirror',
             },
-            CRASH_DEST: { guard: 'destDisksHealthy', target: 'crashed', actions: 'crashDestApplying' },
+            CRASH_DEST: { guard: 'destMayLosePower', target: 'crashed', actions: 'crashDestApplying' },
             FAILOVER: {
               guard: and(['sourceCrashed', 'outOfSync', not('mirrorLost')]),
               actions: 'requestFailover',
@@ -553,7 +566,7 @@ export const relationshipMachine = setup({
             WRITE: { guard: 'freshWrite', actions: 'acceptUnmirroredWrite' },
             MIRROR_CP_COMMITTED: { guard: 'promotedCpAdvances', actions: 'commitMirror' },
             CRASH_DEST: {
-              guard: 'destDisksHealthy',
+              guard: 'destMayLosePower',
               target: 'crashed',
               actions: ['crashDest', 'crashPromoted'],
             },
