@@ -522,93 +522,75 @@ export function scenarioArb(spec: WorldSpec): fc.Arbitrary<WorldAction[]> {
         { kind: 'replace-disk', ...at(j!) },
       ];
     });
-  // A source's primary loses one disk more than it tolerates (rule D4): writes acknowledged in sync
-  // first, then every disk it may lose and one more; reads (an error or the right data), writes (failed,
-  // or acknowledged as the mode allows) and time for a CP that cannot commit, then for the last write's
-  // answer (A4); then the operator cuts its power and fails it over. (A cut armed at a later media write would rarely fall: a lost volume
-  // writes little.)
-  const primaries = groups.filter((g) => g.group === 'primary');
-  const volumeLost = fc
-    .tuple(
-      fc.constantFrom(...primaries),
-      fc.array(lba, { minLength: 1, maxLength: 3 }),
-      ticks(spec.cpIntervalTicks + 1, spec.cpIntervalTicks + 4),
-      lba,
-    )
-    .chain(([g, lbas, t, l]) =>
-      fc
-        .uniqueArray(fc.nat({ max: g.disks - 1 }), {
-          minLength: toleranceOf(spec, g) + 1,
-          maxLength: toleranceOf(spec, g) + 1,
-        })
-        .map((indices): WorldAction[] => {
-          const s = g.node;
-          return [
-            ...lbas.map((x): WorldAction => ({ kind: 'write', source: s, lba: x })),
-            { kind: 'tick', ticks: t },
-            ...indices.map(
-              (index, i): WorldAction => ({
-                kind: 'fail-disk',
-                node: s,
-                group: 'primary',
-                index,
-                ...(i === indices.length - 1 ? { beyond: true } : {}),
-              }),
-            ),
-            { kind: 'read', source: s, lba: lbas[0]! },
-            { kind: 'write', source: s, lba: l },
-            { kind: 'tick', ticks: t },
-            { kind: 'read', source: s, lba: l },
-            { kind: 'write', source: s, lba: lbas[0]! },
-            // Past A4's deadline: a write the offline volume took must have been answered by now.
-            { kind: 'tick', ticks: answerDeadlineTicks(spec) + spec.ackTimeoutTicks + 3 },
-            { kind: 'crash', node: s },
-            { kind: 'failover', source: s },
-            { kind: 'read', source: s, lba: l },
-          ];
-        }),
-    );
-  // A mirror on the destination loses one disk more than it tolerates (rule D5): writes mirrored
-  // first, then every disk it may lose and one more; writes, and time for a CP whose CP sync the lost
-  // mirror cannot write, for the source's timeout (L2) and the CP's completion unmirrored; more writes
-  // and reads past A4's deadline.
+  // A group loses one disk more than it tolerates: writes of its source first, time for a CP, then
+  // every disk the group may lose and one more; `tail` is what follows, given the source, the LBAs
+  // written, the tick count drawn and one more LBA.
+  const pastTolerance = (
+    of: readonly GroupRef[],
+    tail: (s: NodeId, lbas: readonly number[], t: number, l: number) => WorldAction[],
+  ) =>
+    fc
+      .tuple(
+        fc.constantFrom(...of),
+        fc.array(lba, { minLength: 1, maxLength: 3 }),
+        ticks(spec.cpIntervalTicks + 1, spec.cpIntervalTicks + 4),
+        lba,
+      )
+      .chain(([g, lbas, t, l]) =>
+        fc
+          .uniqueArray(fc.nat({ max: g.disks - 1 }), {
+            minLength: toleranceOf(spec, g) + 1,
+            maxLength: toleranceOf(spec, g) + 1,
+          })
+          .map((indices): WorldAction[] => {
+            const s = g.group.startsWith('mirror:') ? g.group.slice('mirror:'.length) : g.node;
+            return [
+              ...lbas.map((x): WorldAction => ({ kind: 'write', source: s, lba: x })),
+              { kind: 'tick', ticks: t },
+              ...indices.map(
+                (index, i): WorldAction => ({
+                  kind: 'fail-disk',
+                  node: g.node,
+                  group: g.group,
+                  index,
+                  ...(i === indices.length - 1 ? { beyond: true } : {}),
+                }),
+              ),
+              ...tail(s, lbas, t, l),
+            ];
+          }),
+      );
+  // A source's primary past its tolerance (rule D4): reads (an error or the right data), writes
+  // (failed, or acknowledged as the mode allows) and time for a CP that cannot commit, then for the
+  // last write's answer (A4); then the operator cuts its power and fails it over. (A cut armed at a
+  // later media write would rarely fall: a lost volume writes little.)
+  const volumeLost = pastTolerance(
+    groups.filter((g) => g.group === 'primary'),
+    (s, lbas, t, l) => [
+      { kind: 'read', source: s, lba: lbas[0]! },
+      { kind: 'write', source: s, lba: l },
+      { kind: 'tick', ticks: t },
+      { kind: 'read', source: s, lba: l },
+      { kind: 'write', source: s, lba: lbas[0]! },
+      // Past A4's deadline: a write the offline volume took must have been answered by now.
+      { kind: 'tick', ticks: answerDeadlineTicks(spec) + spec.ackTimeoutTicks + 3 },
+      { kind: 'crash', node: s },
+      { kind: 'failover', source: s },
+      { kind: 'read', source: s, lba: l },
+    ],
+  );
+  // A mirror on the destination past its tolerance (rule D5): writes, and time for a CP whose CP sync
+  // the lost mirror cannot write, for the source's timeout (L2) and the CP's completion unmirrored;
+  // more writes and reads past A4's deadline.
   const mirrors = groups.filter((g) => g.node === DESTINATION && g.group.startsWith('mirror:'));
-  const mirrorLost = fc
-    .tuple(
-      fc.constantFrom(...mirrors),
-      fc.array(lba, { minLength: 1, maxLength: 3 }),
-      ticks(spec.cpIntervalTicks + 1, spec.cpIntervalTicks + 4),
-      lba,
-    )
-    .chain(([g, lbas, t, l]) =>
-      fc
-        .uniqueArray(fc.nat({ max: g.disks - 1 }), {
-          minLength: toleranceOf(spec, g) + 1,
-          maxLength: toleranceOf(spec, g) + 1,
-        })
-        .map((indices): WorldAction[] => {
-          const s = g.group.slice('mirror:'.length);
-          return [
-            ...lbas.map((x): WorldAction => ({ kind: 'write', source: s, lba: x })),
-            { kind: 'tick', ticks: t },
-            ...indices.map(
-              (index, i): WorldAction => ({
-                kind: 'fail-disk',
-                node: DESTINATION,
-                group: g.group,
-                index,
-                ...(i === indices.length - 1 ? { beyond: true } : {}),
-              }),
-            ),
-            { kind: 'write', source: s, lba: l },
-            { kind: 'tick', ticks: t + 2 * spec.ackTimeoutTicks + 2 },
-            { kind: 'write', source: s, lba: lbas[0]! },
-            { kind: 'read', source: s, lba: l },
-            { kind: 'tick', ticks: answerDeadlineTicks(spec) + spec.ackTimeoutTicks + 3 },
-            { kind: 'read', source: s, lba: lbas[0]! },
-          ];
-        }),
-    );
+  const mirrorLost = pastTolerance(mirrors, (s, lbas, t, l) => [
+    { kind: 'write', source: s, lba: l },
+    { kind: 'tick', ticks: t + 2 * spec.ackTimeoutTicks + 2 },
+    { kind: 'write', source: s, lba: lbas[0]! },
+    { kind: 'read', source: s, lba: l },
+    { kind: 'tick', ticks: answerDeadlineTicks(spec) + spec.ackTimeoutTicks + 3 },
+    { kind: 'read', source: s, lba: lbas[0]! },
+  ]);
   // A latent error where the roots and maps are, time, then the node's scrub (rule D3); once it
   // repaired the error, the node may lose power again, and comes back.
   const scrubbed = fc
