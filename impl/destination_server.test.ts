@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { checksum } from '../harness/media/checksum.ts';
 import { Disk } from '../harness/media/disk.ts';
 import { InvariantViolation, PowerLoss } from '../harness/media/errors.ts';
+import { toleranceOfLevel } from '../harness/media/geometry.ts';
 import { smallWorld } from '../harness/presets.ts';
 import { World } from '../harness/world.ts';
 import { DestinationServer } from './destination_server.ts';
@@ -140,6 +141,44 @@ describe('CP syncs at the destination', () => {
     expect(sendToDestination(pair, { ...sync, baseCp: 1 } as Message)).toEqual([]);
     expect(pair.destination.mirrorCp('src0')).toBe(0);
     expect(pair.destination.logRecords('src0').map((r) => r.seq)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('a mirror past its RAID tolerance goes offline (rule D5)', () => {
+  /** Writes 1..3 logged; the mirror group loses one disk more than its level tolerates. */
+  function lost(options: PairOptions = {}): ServerPair {
+    const pair = logged(3, options);
+    const disks = pair.destinationMedia.groups['mirror:src0']!;
+    for (let i = 0; i <= toleranceOfLevel(pair.sourceSpec.mirror.level); i++) disks[i]!.fail();
+    pair.tick(10, false);
+    return pair;
+  }
+
+  it('drops every CP sync unconfirmed, writes nothing, and keeps logging and acknowledging entries', () => {
+    const pair = lost();
+    const sync = pair.toDestination.find((m) => m.kind === 'cp-sync')!;
+    pair.toDestination = [];
+    const present = pair.destinationMedia.groups['mirror:src0']!.filter((d) => !d.isFailed);
+    const contents = () => present.map((d) => d.storedDbns().map((dbn) => d.read(dbn).data));
+    const before = contents();
+    expect(sendToDestination(pair, sync)).toEqual([]);
+    expect(contents()).toEqual(before);
+    expect(pair.destination.mirrorCp('src0')).toBe(0);
+    // Offline for good: the same CP sync again, and a resync's, are dropped without a RAID attempt.
+    expect(sendToDestination(pair, sync)).toEqual([]);
+    expect(sendToDestination(pair, { ...sync, cpNumber: 2 } as Message)).toEqual([]);
+    expect(pair.destination.mirrorCp('src0')).toBe(0);
+    // The log file is its own group: it still holds the writes, and takes and acknowledges more.
+    expect(pair.destination.logRecords('src0').map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(sendToDestination(pair, entry(4, 4, 4))).toEqual([{ kind: 'log-ack', source: 'src0', seq: 4 }]);
+  });
+
+  it('the lost-mirror canary confirms the CP sync it could not write', () => {
+    const pair = lost({ destination: { unsafeConfirmLostMirror: true } });
+    const sync = pair.toDestination.find((m) => m.kind === 'cp-sync')!;
+    expect(sendToDestination(pair, sync)).toEqual([{ kind: 'cp-confirm', source: 'src0', cpNumber: 1 }]);
+    expect(pair.destination.mirrorCp('src0')).toBe(0);
+    expect(sendToDestination(pair, sync)).toEqual([{ kind: 'cp-confirm', source: 'src0', cpNumber: 1 }]);
   });
 });
 

@@ -555,6 +555,41 @@ describe('restart', () => {
   });
 });
 
+describe('a restart on a degraded primary (rule D6)', () => {
+  it('mounts with a data disk failed, either of the first two: every LBA reads back', () => {
+    for (let failed = 0; failed < 2; failed++) {
+      const pair = new ServerPair();
+      afterWrites(pair, 6);
+      pair.tick(CP_INTERVAL_TICKS);
+      pair.sourceMedia.disks[failed]!.fail();
+      pair.restartSource();
+      expect(pair.source.committedCp, `disk ${failed} failed`).toBeGreaterThanOrEqual(1);
+      for (let lba = 1; lba <= 6; lba++)
+        expect(pair.source.readCommitted(lba), `disk ${failed} failed, lba ${lba}`).toEqual(block(lba));
+    }
+  });
+
+  it('the canary that resyncs over the missing disk erases the blocks that lived on it', () => {
+    const pair = new ServerPair({ source: { unsafeResyncOverMissing: true } });
+    afterWrites(pair, 6);
+    pair.tick(CP_INTERVAL_TICKS);
+    pair.sourceMedia.disks[0]!.fail();
+    pair.restartSource();
+    const wrong = [1, 2, 3, 4, 5, 6].filter((lba) => {
+      try {
+        return !sameBlock(pair.source.readCommitted(lba), block(lba));
+      } catch {
+        return true;
+      }
+    });
+    expect(wrong.length).toBeGreaterThan(0);
+  });
+});
+
+function sameBlock(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 describe('a rebuild of a primary disk that a power cut interrupts', () => {
   it('is finished by the recovery at every cut, torn or whole, whichever disk: every LBA reads back', () => {
     const slots = Array.from({ length: new ServerPair().sourceMedia.disks.length }, (_, i) => i);
