@@ -381,3 +381,277 @@ describe('reconstruct', () => {
     expect(unit.reads).toEqual([2]);
   });
 });
+
+describe('encode and encodeInto: which kernels do the work', () => {
+  /** The chained unit for encodeInto: heap data 0, 1, 4, 5 and heap parity blocks 2, 3, 6 (filled with 7s). */
+  // Odd seeds: wordsFrom(s) depends on s | 1 only.
+  const intoUnit = (words: number): (Uint32Array | null)[] => [
+    wordsFrom(11, words),
+    wordsFrom(13, words),
+    new Uint32Array(words).fill(7),
+    new Uint32Array(words).fill(7),
+    wordsFrom(15, words),
+    wordsFrom(17, words),
+    new Uint32Array(words).fill(7),
+    null,
+  ];
+
+  function expectedChained(cells: readonly (Uint32Array | null)[]): (number[] | null)[] {
+    const zeros = new Uint32Array(cells[0]!.length);
+    const p2 = xor(cells[0]!, cells[1]!);
+    const p6 = xor(cells[4] ?? zeros, cells[5] ?? zeros);
+    return [
+      [...cells[0]!],
+      [...cells[1]!],
+      p2,
+      xor(Uint32Array.from(p2), Uint32Array.from(p6)),
+      cells[4] ? [...cells[4]] : null,
+      cells[5] ? [...cells[5]] : null,
+      p6,
+      null,
+    ];
+  }
+
+  test('encodeInto runs on the shared kernels when kernels are omitted, and on the JS loops when null', () => {
+    const kernels = wasmXor()!;
+    const xorSpy = vi.spyOn(kernels, 'xor');
+    const shared = intoUnit(5);
+    const want = expectedChained(shared);
+    encodeInto(chained(), shared);
+    expect(xorSpy).toHaveBeenCalledTimes(3);
+    xorSpy.mockClear();
+    const loops = intoUnit(5);
+    encodeInto(chained(), loops, null);
+    expect(xorSpy).not.toHaveBeenCalled();
+    xorSpy.mockRestore();
+    expect(listOf(shared)).toEqual(want);
+    expect(listOf(loops)).toEqual(want);
+  });
+
+  test.each([
+    ['a scratch too small for one batch but not for the equations in turn: each block staged once', 223, 4],
+    ['a member that cannot be staged restarts the batch, twice', 100, 8],
+  ] as const)('encode past one batch keeps every equation on the kernels: %s', (_, scratchBytes, stages) => {
+    // A restart stages afresh the blocks its equation reads; no equation falls to the JS loops.
+    const kernels = smallKernels(scratchBytes);
+    const xorSpy = vi.spyOn(kernels, 'xor');
+    const stageSpy = vi.spyOn(kernels, 'stage');
+    const cells = intoUnit(5);
+    cells[2] = null;
+    cells[3] = null;
+    cells[6] = null;
+    const want = expectedChained(cells);
+    encode(chained(), cells, undefined, kernels);
+    expect(listOf(cells)).toEqual(want);
+    expect(xorSpy).toHaveBeenCalledTimes(3);
+    expect(stageSpy).toHaveBeenCalledTimes(stages);
+  });
+
+  test('encodeInto past one batch: an equation with no members zeroes its parity, which later equations read as zeros', () => {
+    // Cells 4 and 5 are empty: parity 6 is zeroed and parity 3 = 2 ^ 0. A scratch of 200 bytes holds
+    // each equation but not the whole unit (5 heap blocks, twice 160 bytes), so it goes equation by equation.
+    for (const kernels of [undefined, smallKernels(200)]) {
+      const cells = intoUnit(5);
+      cells[4] = null;
+      cells[5] = null;
+      const want = expectedChained(cells);
+      const spied = kernels ?? wasmXor()!;
+      const xorSpy = vi.spyOn(spied, 'xor');
+      encodeInto(chained(), cells, kernels);
+      expect(listOf(cells)).toEqual(want);
+      expect([...cells[6]!]).toEqual([0, 0, 0, 0, 0]);
+      expect(xorSpy).toHaveBeenCalledTimes(2);
+      xorSpy.mockRestore();
+    }
+  });
+
+  test('encodeInto on arena blocks of two lengths works equation by equation, in place, and a mixed equation on the JS loops', () => {
+    const kernels = createWasmXor(1 << 16)!;
+    const lengths = [5, 5, 5, 5, 6, 6, 6, 5];
+    const cells = lengths.map((words, i) => {
+      const block = kernels.block(words)!;
+      block.set(i % 4 < 2 ? wordsFrom(2 * i + 1, words) : new Uint32Array(words).fill(7));
+      return block;
+    }) as (Uint32Array | null)[];
+    cells[7] = null;
+    const data = cells.map((c) => (c ? c.slice() : null));
+    const copyTo = vi.spyOn(kernels, 'copyTo');
+    const xorSpy = vi.spyOn(kernels, 'xor');
+    encodeInto(chained(), cells, kernels);
+    expect(copyTo).not.toHaveBeenCalled();
+    expect(xorSpy).toHaveBeenCalledTimes(2);
+    const p2 = xor(data[0]!, data[1]!);
+    const p6 = xor(data[4]!, data[5]!);
+    expect([...cells[2]!]).toEqual(p2);
+    expect([...cells[6]!]).toEqual(p6);
+    // Cell 3 (5 words) = 2 ^ 6 over its own length.
+    expect([...cells[3]!]).toEqual(xor(Uint32Array.from(p2), Uint32Array.from(p6.slice(0, 5))));
+  });
+
+  test('a selection of equations needs scratch for the selected results only: still one batch, one allocation', () => {
+    // 5 blocks present (0, 1, 2, 4, 5) and 2 selected results: 7 x 32 bytes; all 3 results would need 8.
+    const kernels = smallKernels(224);
+    const cells = intoUnit(5);
+    const old = Uint32Array.of(9, 9, 9, 9, 9);
+    cells[2] = old;
+    cells[3] = null;
+    cells[6] = null;
+    encode(chained(), cells, [false, true, true], kernels);
+    expect(cells[2]).toBe(old);
+    expect([...cells[6]!]).toEqual(xor(cells[4]!, cells[5]!));
+    expect([...cells[3]!]).toEqual(xor(old, cells[6]!));
+    expect(cells[3]!.buffer).toBe(cells[6]!.buffer);
+  });
+
+  test('encode of arena blocks of two lengths: each equation whose blocks agree runs on the kernels', () => {
+    // Lengths differ between equations, so no single batch; the first result is reserved at scratch 0.
+    const kernels = createWasmXor(1 << 16)!;
+    const lengths = [5, 5, 0, 0, 6, 6, 0, 0];
+    const cells = lengths.map((words, i) => {
+      if (words === 0) return null;
+      const block = kernels.block(words)!;
+      block.set(wordsFrom(2 * i + 1, words));
+      return block;
+    });
+    const xorSpy = vi.spyOn(kernels, 'xor');
+    encode(chained(), cells, undefined, kernels);
+    // Equations 2 = 0 ^ 1 and 6 = 4 ^ 5 on the kernels; 3 = 2 ^ 6 mixes 5 and 6 words: the JS loops.
+    expect(xorSpy).toHaveBeenCalledTimes(2);
+    expect([...cells[2]!]).toEqual(xor(cells[0]!, cells[1]!));
+    expect([...cells[6]!]).toEqual(xor(cells[4]!, cells[5]!));
+    expect([...cells[3]!]).toEqual(xor(cells[2]!, cells[6]!.subarray(0, 5)));
+  });
+
+  test('equation by equation, a block two equations read is staged once (RAID-DP: data on a row and a diagonal)', () => {
+    // raidDpCode(2): p = 3, 4 columns, 2 rows; data 0, 1, 4, 5. Too little scratch for one batch of
+    // 4 blocks and 4 results (256 bytes), enough for the equations in turn (244).
+    const code = raidDpCode(2);
+    const kernels = smallKernels(250);
+    const stageSpy = vi.spyOn(kernels, 'stage');
+    const xorSpy = vi.spyOn(kernels, 'xor');
+    const cells: (Uint32Array | null)[] = [0, 1, 2, 3, 4, 5, 6, 7].map((i) =>
+      i % 4 < 2 ? wordsFrom(2 * i + 1, 5) : null,
+    );
+    const want = cells.slice();
+    encode(code, want, undefined, null);
+    encode(code, cells, undefined, kernels);
+    expect(listOf(cells)).toEqual(listOf(want));
+    expect(xorSpy).toHaveBeenCalledTimes(4);
+    expect(stageSpy).toHaveBeenCalledTimes(4);
+  });
+
+  test("an equation whose members differ in length runs on the JS loops, over the first member's length", () => {
+    // RAID-4 over 3 data disks: one equation of three members, 6, 4 and 6 words long.
+    const code = raid4Code(3);
+    for (const kernels of [undefined, smallKernels(1024)]) {
+      const cells = [wordsFrom(1, 6), wordsFrom(3, 4), wordsFrom(5, 6), null];
+      const spied = kernels ?? wasmXor()!;
+      const xorSpy = vi.spyOn(spied, 'xor');
+      encode(code, cells, undefined, kernels);
+      expect(xorSpy).not.toHaveBeenCalled();
+      xorSpy.mockRestore();
+      const want = new Uint32Array(6);
+      xorOfJs(want, [cells[0]!, cells[1]!, cells[2]!]);
+      expect([...cells[3]!]).toEqual([...want]);
+    }
+  });
+
+  test('encodeInto into an arena parity block shorter than its members writes only that block, on the JS loops', () => {
+    // RAID-4 over 2 data disks: data of 6 words, a parity block of 4, and an arena block right after it.
+    const kernels = createWasmXor(1 << 16)!;
+    const block = (words: number, seed: number): Uint32Array => {
+      const b = kernels.block(words)!;
+      b.set(wordsFrom(seed, words));
+      return b;
+    };
+    const cells = [block(6, 1), block(6, 3), block(4, 5)];
+    const next = block(4, 7);
+    const nextBefore = [...next];
+    const xorSpy = vi.spyOn(kernels, 'xor');
+    encodeInto(raid4Code(2), cells, kernels);
+    expect(xorSpy).not.toHaveBeenCalled();
+    expect([...cells[2]!]).toEqual(xor(cells[0]!, cells[1]!).slice(0, 4));
+    expect([...next]).toEqual(nextBefore);
+  });
+
+  test('encodeInto of a unit with no blocks at all refuses, on every kernel choice', () => {
+    for (const kernels of [undefined, null, smallKernels(1024)])
+      expect(() => encodeInto(chained(), new Array(8).fill(null), kernels)).toThrow(
+        /parity cell 2 holds a block/,
+      );
+  });
+});
+
+describe('reconstruct: what it solves and reads', () => {
+  // raidDpCode(4): p = 5, 6 columns (4 data, row parity 4, diagonal parity 5), 4 rows; cell (r, c) of a
+  // data disk lies on diagonal (r + c) mod 5, the row parity of row r on diagonal (r + 4) mod 5.
+
+  test('a target is solved through its own equations: a lost neighbour that is no target stays lost', () => {
+    const code = raidDpCode(4);
+    const stored = encoded(code, 3);
+    // Cells 7 and 8 (row 1, disks 1 and 2): row 1 has two unknowns; diagonal 3 gives cell 8 alone.
+    const unit = unitOf(stored, [7, 8]);
+    expect(reconstruct(code, unit, [8])).toEqual({ solved: [8], refused: [] });
+    expect([...unit.cells[8]!]).toEqual([...stored[8]!]);
+    expect(unit.cells[7]).toBeNull();
+    // Diagonal 3: cells 3, 13, 18 and its parity 23; row 1 (two unknowns) is never read.
+    expect(unit.reads.sort((a, b) => a - b)).toEqual([3, 13, 18, 23]);
+  });
+
+  test("once its row gives the target, the target's other equations are not solved for their own sake", () => {
+    const code = raidDpCode(4);
+    const stored = encoded(code, 3);
+    // Cell 8 alone in row 1; cell 13 (row 2, disk 1) shares diagonal 3 with it.
+    const unit = unitOf(stored, [8, 13]);
+    expect(reconstruct(code, unit, [8])).toEqual({ solved: [8], refused: [] });
+    expect(unit.cells[13]).toBeNull();
+  });
+
+  test('a refused target and an unreachable one: the search ends, with the refusal reported once', () => {
+    const code = raidDpCode(4);
+    const stored = encoded(code, 3);
+    // Row 0 holds both targets 0 and 1; cell 0 is refused through its diagonal, and cell 1's
+    // diagonal also holds the lost cell 11, so nothing more can be solved.
+    const unit = unitOf(stored, [0, 1, 11], [0xbad]);
+    expect(reconstruct(code, unit, [0, 1])).toEqual({ solved: [], refused: [0] });
+    expect(unit.cells[1]).toBeNull();
+  });
+
+  test('the search stops as soon as the targets are known', () => {
+    const code = raidDpCode(4);
+    const stored = encoded(code, 3);
+    // Cell 7's row and diagonal each have a second unknown (8, and 2 on diagonal 2). Row 0 gives 2,
+    // then diagonal 2 gives 7; diagonal 3 would give 8, but 8 is no target.
+    const unit = unitOf(stored, [2, 7, 8]);
+    expect(reconstruct(code, unit, [7])).toEqual({ solved: [2, 7], refused: [] });
+    expect([...unit.cells[7]!]).toEqual([...stored[7]!]);
+    expect(unit.cells[8]).toBeNull();
+  });
+
+  test('a refused target is not tried again by its other equations while other targets are pending', () => {
+    const code = raidDpCode(4);
+    const stored = encoded(code, 3);
+    const unit = unitOf(stored, [0, 7, 8], [0xbad]);
+    expect(reconstruct(code, unit, [0, 8])).toEqual({ solved: [8], refused: [0] });
+    expect(unit.cells[0]).toBeNull();
+    expect(unit.cells[7]).toBeNull();
+  });
+
+  test('a cell found lost only when it is read leaves its equation unsolved', () => {
+    const code = raid4Code(3);
+    const stored = encoded(code, 2);
+    const unit = unitOf(stored, [0]);
+    const load = unit.load;
+    // Cell 1 turns out unreadable when it is loaded (a checksum mismatch found by that read).
+    const lost = unit.lost;
+    const guarded: UnitCells = {
+      ...unit,
+      load: (cell) => {
+        if (cell === 1) lost[1] = true;
+        else load(cell);
+      },
+    };
+    expect(reconstruct(code, guarded, [0])).toEqual({ solved: [], refused: [] });
+    expect(unit.cells[0]).toBeNull();
+  });
+});
