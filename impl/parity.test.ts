@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { asBytes, asWords, copyWords, isZero, wordsEqual, xorOf, xorOfJs } from './parity.ts';
-import { createWasmXor } from './parity_wasm.ts';
+import { createWasmXor, wasmXor } from './parity_wasm.ts';
 
 /** Deterministic words from a seed (xorshift32), never all zero. */
 function wordsFrom(seed: number, length: number): Uint32Array {
@@ -196,5 +196,91 @@ describe('helpers', () => {
       expect([...dst], `${length} words`).toEqual([...src.subarray(0, length)]);
       expect(whole[length]).toBe(0x5a5a5a5a);
     }
+  });
+});
+
+/**
+ * A word block that records the index of every read and write made through it: a kernel that walked
+ * past the end of a block would otherwise go unseen (a typed array drops writes past its length and
+ * reads undefined there).
+ */
+function recorded(words: Uint32Array): { block: Uint32Array; reads: number[]; writes: number[] } {
+  const reads: number[] = [];
+  const writes: number[] = [];
+  const block = new Proxy(words, {
+    get(target, key) {
+      if (typeof key === 'string' && /^\d+$/.test(key)) reads.push(Number(key));
+      return Reflect.get(target, key);
+    },
+    set(target, key, value) {
+      if (typeof key === 'string' && /^\d+$/.test(key)) writes.push(Number(key));
+      return Reflect.set(target, key, value);
+    },
+  });
+  return { block, reads, writes };
+}
+
+describe('kernels stay within their blocks', () => {
+  test('xorOfJs writes every word of dst the same number of times, one per pass, and none past its end', () => {
+    for (let count = 2; count <= 13; count++)
+      for (let length = 0; length <= 11; length++) {
+        const sources = Array.from({ length: count }, (_, j) =>
+          wordsFrom(77 * count + 5 * length + j, length),
+        );
+        const dst = recorded(new Uint32Array(length));
+        xorOfJs(dst.block, sources);
+        const what = `${count} sources of ${length} words`;
+        // Passes: one kernel over the first four (or fewer) sources, then one per group of up to three.
+        const passes = 1 + Math.ceil(Math.max(0, count - 4) / 3);
+        const perWord = Array.from({ length }, (_, i) => dst.writes.filter((w) => w === i).length);
+        expect({ what, past: dst.writes.filter((w) => w >= length) }).toEqual({ what, past: [] });
+        expect({ what, perWord }).toEqual({ what, perWord: new Array(length).fill(passes) });
+        expect(bytesOf(dst.block), what).toEqual(byteXor(sources, length));
+      }
+  });
+
+  test('copyWords writes each word of dst once and none past its end', () => {
+    for (let length = 0; length <= 11; length++) {
+      const src = wordsFrom(length + 90, length + 4);
+      const words = new Uint32Array(length);
+      const dst = recorded(words);
+      copyWords(dst.block, src);
+      expect(
+        [...dst.writes].sort((a, b) => a - b),
+        `${length} words`,
+      ).toEqual(Array.from({ length }, (_, i) => i));
+      expect([...words]).toEqual([...src.subarray(0, length)]);
+    }
+  });
+
+  test('wordsEqual reads no word past the blocks it compares', () => {
+    for (let length = 0; length <= 5; length++) {
+      const a = recorded(wordsFrom(3, length));
+      const b = recorded(wordsFrom(3, length));
+      expect(wordsEqual(a.block, b.block)).toBe(true);
+      expect([...a.reads, ...b.reads].filter((i) => i >= length)).toEqual([]);
+    }
+  });
+});
+
+describe('xorOf on the shared wasm kernels', () => {
+  test('xorOf runs on the shared kernels when this engine has them', () => {
+    const kernels = wasmXor()!;
+    const spy = vi.spyOn(kernels, 'xorOf');
+    const sources = [wordsFrom(21, 8), wordsFrom(24, 8)];
+    const dst = new Uint32Array(8);
+    xorOf(dst, sources);
+    expect(spy).toHaveBeenCalledTimes(1);
+    spy.mockRestore();
+    expect(bytesOf(dst)).toEqual(byteXor(sources, 8));
+  });
+
+  test('no sources zeroes dst even when the shared kernels still hold the operands of their last call', () => {
+    const kernels = wasmXor()!;
+    const sources = [wordsFrom(31, 12), wordsFrom(34, 12), wordsFrom(37, 12)];
+    expect(kernels.xorOf(new Uint32Array(12), sources)).toBe(true);
+    const dst = new Uint32Array(12).fill(9);
+    xorOf(dst, []);
+    expect([...dst]).toEqual(new Array(12).fill(0));
   });
 });
