@@ -742,6 +742,19 @@ describe('resync and scrub', () => {
     expect(r.disks.slice(1).map((d, i) => d.writes - writes[i + 1]!)).toEqual([0, 0, 0]);
   });
 
+  test('the unsafeOverMissing canary recomputes parity over a missing data disk as zeros, losing its blocks', () => {
+    const r = rig('raid4', 3);
+    writeVbns(r.group, [0, 1, 2, 3, 4, 5]);
+    r.disks[0]!.fail();
+    // Without the option nothing changes (see above); with it both stripes' parity is rewritten.
+    expect(r.group.resyncParity({})).toBe(0);
+    expect(r.group.read(0)).toEqual(blockOf(1));
+    expect(r.group.resyncParity({ unsafeOverMissing: true })).toBe(2);
+    expect(r.disks[3]!.read(0).data).toEqual(xorBlocks([blockOf(2), blockOf(3)]));
+    expect(r.group.read(0)).toEqual(ZEROS);
+    expect(r.group.read(4)).toEqual(blockOf(5));
+  });
+
   test('scrub reads each block of a written stripe once and repairs a latent error', () => {
     const r = rig('raid4', 3);
     writeVbns(r.group, [0, 1, 2]);
