@@ -333,4 +333,67 @@ describe('deviating targets', () => {
     tickUntil(w, () => settled(w));
     expect(w.instance.readMirrorCommitted('src0', 1)).toEqual(writeData(2, 1, blockBytes));
   });
+
+  it('canary-resync-erases-missing-disk (D6): a restart on a degraded primary reads back wrong; the reference reads right', () => {
+    const blockBytes = smallWorld().blockBytes;
+    const run = (name: string) => {
+      const w = world(name, { lbaCount: 16 });
+      w.step({ kind: 'burst', source: 'src0', from: 0, count: 8, stride: 1 });
+      tickUntil(w, () => src0(w).primaryCp >= 1 && settled(w));
+      w.step({ kind: 'fail-disk', node: 'src0', group: 'primary', index: 0 });
+      w.step({ kind: 'crash', node: 'src0' });
+      w.step({ kind: 'restart', node: 'src0' });
+      return Array.from({ length: 8 }, (_, lba) => {
+        w.step({ kind: 'read', source: 'src0', lba });
+        return w.reads.at(-1)!.result;
+      });
+    };
+    const right = Array.from({ length: 8 }, (_, lba) => ({
+      ok: true,
+      data: writeData(lba + 1, lba, blockBytes),
+    }));
+    expect(run(REFERENCE)).toEqual(right);
+    expect(run('canary-resync-erases-missing-disk')).not.toEqual(right);
+  });
+
+  it('canary-confirms-lost-mirror (D5): a CP sync its lost mirror could not write is confirmed; the reference leaves it unconfirmed', () => {
+    const run = (name: string) => {
+      const w = world(name, { lbaCount: 16 });
+      writes(w, [0]);
+      tickUntil(w, () => src0(w).primaryCp >= 1 && settled(w));
+      const disks = w.spec.sources[0]!.mirror.level === 'raid_dp' ? [0, 1, 2] : [0, 1];
+      for (const index of disks)
+        w.step({
+          kind: 'fail-disk',
+          node: 'dst',
+          group: 'mirror:src0',
+          index,
+          ...(index === disks.at(-1) ? { beyond: true } : {}),
+        });
+      writes(w, [1]);
+      tickUntil(w, () => src0(w).primaryCp >= 2 && !src0(w).cpInProgress);
+      return src0(w);
+    };
+    const reference = run(REFERENCE);
+    expect(reference.mirrorCp).toBe(1);
+    expect(reference.relationship).not.toBe('in-sync');
+    const canary = run('canary-confirms-lost-mirror');
+    expect(canary.mirrorCp).toBe(1);
+    expect(canary.relationship).toBe('in-sync'); // the source believes the mirror has CP 2
+  });
+
+  it('canary-lost-blocks-read-as-zeros (D4): a read its lost primary refuses is answered with zeros; the reference fails it', () => {
+    const blockBytes = smallWorld().blockBytes;
+    const run = (name: string) => {
+      const w = world(name, { lbaCount: 16, primaryLevel: 'raid4' });
+      writes(w, [0]);
+      tickUntil(w, () => src0(w).primaryCp >= 1 && settled(w));
+      w.step({ kind: 'fail-disk', node: 'src0', group: 'primary', index: 0 });
+      w.step({ kind: 'fail-disk', node: 'src0', group: 'primary', index: 1, beyond: true });
+      w.step({ kind: 'read', source: 'src0', lba: 0 });
+      return w.reads.at(-1)!.result;
+    };
+    expect(run(REFERENCE).ok).toBe(false);
+    expect(run('canary-lost-blocks-read-as-zeros')).toEqual({ ok: true, data: new Uint8Array(blockBytes) });
+  });
 });
