@@ -276,6 +276,16 @@ interface Accepted {
   readonly relationship: string;
 }
 
+/** After a restart: the recovery CP of write 1, then a resync that brings the mirror to it. */
+const RECOVERY_CP_AND_RESYNC = [
+  E('CP_STARTED'),
+  PRIMARY(1),
+  E('CP_COMPLETED'),
+  E('REL_RESYNCING'),
+  MIRROR(1),
+  E('REL_IN_SYNC'),
+];
+
 const ACCEPTED: readonly Accepted[] = [
   {
     why: 'two faults on one side (a RAID-DP group), each gone again, then a power cut',
@@ -358,17 +368,7 @@ const ACCEPTED: readonly Accepted[] = [
   {
     why: 'a restart, its recovery CP and a resync',
     mode: 'semi-sync',
-    events: [
-      W(1),
-      E('CRASH_SOURCE'),
-      E('RESTART_SOURCE'),
-      E('CP_STARTED'),
-      PRIMARY(1),
-      E('CP_COMPLETED'),
-      E('REL_RESYNCING'),
-      MIRROR(1),
-      E('REL_IN_SYNC'),
-    ],
+    events: [W(1), E('CRASH_SOURCE'), E('RESTART_SOURCE'), ...RECOVERY_CP_AND_RESYNC],
     source: 'serving.idle',
     relationship: 'inSync',
   },
@@ -384,12 +384,7 @@ const ACCEPTED: readonly Accepted[] = [
       E('CRASH_DEST'),
       E('RESTART_DEST'),
       E('RESTART_SOURCE'),
-      E('CP_STARTED'),
-      PRIMARY(1),
-      E('CP_COMPLETED'),
-      E('REL_RESYNCING'),
-      MIRROR(1),
-      E('REL_IN_SYNC'),
+      ...RECOVERY_CP_AND_RESYNC,
     ],
     source: 'serving.idle',
     relationship: 'inSync',
