@@ -418,16 +418,20 @@ const lostVolumeWriteAnswered: Property = {
   description: 'a write taken after its primary went past its tolerance was answered by the source still up',
   partnerOf: ['writes-answered-in-time'],
   check: (h) =>
-    h.acks.some((a) => {
-      const lostAfter = h.world.lostVolumes.get(a.source);
-      return (
-        lostAfter !== undefined &&
-        a.writeId > lostAfter &&
-        a.writeId < OUT_OF_RANGE_WRITE_IDS &&
-        h.after.sources[a.source]?.relationship !== 'failed-over'
-      );
-    }),
+    h.acks.some(
+      (a) =>
+        takenAfterLoss(h.world.lostVolumes, a) && h.after.sources[a.source]?.relationship !== 'failed-over',
+    ),
 };
+
+/** A client write (not an out-of-range one) issued after its source's loss in `losses` (write id then). */
+function takenAfterLoss(
+  losses: ReadonlyMap<string, number>,
+  a: { readonly source: string; readonly writeId: number },
+): boolean {
+  const lostAfter = losses.get(a.source);
+  return lostAfter !== undefined && a.writeId > lostAfter && a.writeId < OUT_OF_RANGE_WRITE_IDS;
+}
 
 /** D5 with L2: a source whose mirror is lost completed a CP all the same (unmirrored, out of sync). */
 const lostMirrorCpCompleted: Property = {
@@ -449,11 +453,7 @@ const lostMirrorWriteAnswered: Property = {
   kind: 'sometimes',
   description: 'a write taken after its mirror went past its tolerance was answered',
   partnerOf: ['writes-answered-in-time'],
-  check: (h) =>
-    h.acks.some((a) => {
-      const lostAfter = h.world.lostMirrors.get(a.source);
-      return lostAfter !== undefined && a.writeId > lostAfter && a.writeId < OUT_OF_RANGE_WRITE_IDS;
-    }),
+  check: (h) => h.acks.some((a) => takenAfterLoss(h.world.lostMirrors, a)),
 };
 
 export const PROPERTIES: readonly Property[] = [
