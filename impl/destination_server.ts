@@ -273,6 +273,10 @@ export class DestinationServer {
     return this.mirror(source).volume.readCommitted(lba);
   }
 
+  readCommittedImage(source: string): Uint8Array[] {
+    return this.mirror(source).volume.readCommittedImage();
+  }
+
   liveVbns(source: string): number[] {
     return this.mirror(source).volume.liveVbns();
   }

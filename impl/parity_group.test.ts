@@ -336,6 +336,39 @@ describe('reads', () => {
     expect(r.group.stats.degradedReads).toBe(1);
   });
 
+  test("readInto fills the caller's block as read would: healthy, repaired, degraded; a reconstructed read is a copy too", () => {
+    const r = rig('raid4', 3);
+    writeVbns(r.group, [0, 1, 2]);
+    const out = new Uint8Array(BLOCK_BYTES).fill(0x55);
+    r.group.readInto(1, out);
+    expect(out).toEqual(blockOf(2));
+    out.fill(0xaa);
+    expect(r.group.read(1)).toEqual(blockOf(2));
+    r.disks[2]!.plantLatentError(0);
+    const view = new Uint8Array(3 * BLOCK_BYTES).subarray(BLOCK_BYTES, 2 * BLOCK_BYTES);
+    r.group.readInto(2, view);
+    expect(view).toEqual(blockOf(3));
+    expect(r.group.stats).toMatchObject({ repairedBlocks: 1, degradedReads: 0 });
+    r.disks[0]!.fail();
+    const degraded = r.group.read(0);
+    expect(degraded).toEqual(blockOf(1));
+    degraded.fill(0);
+    r.group.readInto(0, out);
+    expect(out).toEqual(blockOf(1));
+    expect(r.group.stats.degradedReads).toBe(2);
+  });
+
+  test('readInto refuses a block of the wrong size before reading, naming the VBN', () => {
+    const r = rig('raid4', 3);
+    writeVbns(r.group, [0, 1, 2]);
+    const before = r.group.stats.blockReads;
+    for (const bytes of [BLOCK_BYTES - 1, BLOCK_BYTES + 1])
+      expect(() => r.group.readInto(1, new Uint8Array(bytes))).toThrow(
+        new RangeError(`read VBN 1 into ${bytes} bytes, expected ${BLOCK_BYTES}`),
+      );
+    expect(r.group.stats.blockReads).toBe(before);
+  });
+
   test('a disk that dies on the read itself, or on a read during a reconstruction, is read around', () => {
     const r = rig('raid4', 3);
     writeVbns(r.group, [0, 1, 2]);

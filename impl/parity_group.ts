@@ -41,6 +41,7 @@ import { asBytes, asWords, isZero, wordsEqual, xorOf } from './parity.ts';
 import {
   affectedEquations,
   encode,
+  encodeInto,
   type ParityCode,
   type Reconstruction,
   reconstruct,
@@ -98,6 +99,36 @@ interface Unit extends UnitCells {
 }
 
 /** What one unit of a write puts on disk: data (and repaired data) first, then parity. */
+/**
+ * The blocks a stripe write's plans are computed into (deltas, new parity). A disk keeps a copy of
+ * what it is given, so once a stripe's disk writes are issued its blocks are free for the next stripe
+ * of any group: one pool per block size, taken from at `begin`, with nothing kept past the stripe (a
+ * power cut in the middle leaves them for the next stripe to overwrite). Calls never nest: a group's
+ * write runs to its end, or to a throw, before any other RAID call starts.
+ */
+class PlanBlocks {
+  private readonly free: Uint32Array[] = [];
+  private used = 0;
+
+  constructor(private readonly words: number) {}
+
+  begin(): void {
+    this.used = 0;
+  }
+
+  /** A block of the pool's size, with whatever bytes a former plan left in it. */
+  take(): Uint32Array {
+    if (this.used === this.free.length) this.free.push(new Uint32Array(this.words));
+    return this.free[this.used++]!;
+  }
+}
+
+const planBlocksBySize = new Map<number, PlanBlocks>();
+
+function planBlocks(words: number): PlanBlocks {
+  return getOrAdd(planBlocksBySize, words, () => new PlanBlocks(words));
+}
+
 interface UnitWrite {
   readonly unit: Unit;
   readonly data: [number, Uint32Array][];
@@ -109,6 +140,7 @@ export class ParityGroup implements RaidGroup {
   readonly tolerance: number;
   readonly vbnCount: number;
   readonly blockBytes: number;
+  private readonly planBlocks: PlanBlocks;
   readonly stats: RaidStats = {
     blockReads: 0,
     blockWrites: 0,
@@ -136,6 +168,7 @@ export class ParityGroup implements RaidGroup {
     assert(disks.length === code.columns, 'one disk per code column');
     this.tolerance = code.tolerance;
     this.blockBytes = geometry.blockBytes;
+    this.planBlocks = planBlocks(geometry.blockBytes >>> 2);
     this.layout = makeLayout(code, geometry.depthBlocks, geometry.blocksPerDisk);
     if (this.layout.stripeCount === 0)
       throw new ConfigError(
@@ -156,13 +189,13 @@ export class ParityGroup implements RaidGroup {
   }
 
   read(vbn: number): Uint8Array {
-    this.checkVbn(vbn);
-    // The hot path of every read: the message is built only when the group is offline.
-    if (this.missingCount() > this.tolerance) this.offline(`read VBN ${vbn}`, this.failedDisks());
-    const place = placeVbn(this.layout, vbn);
-    const block = this.readDisk(place.column, place.dbn);
-    if (block && checksum(block.data) === block.sum) return block.data.slice();
-    return this.readReconstructed(vbn, place);
+    return this.readVerified(vbn).slice();
+  }
+
+  readInto(vbn: number, out: Uint8Array): void {
+    if (out.length !== this.blockBytes)
+      throw new RangeError(`read VBN ${vbn} into ${out.length} bytes, expected ${this.blockBytes}`);
+    out.set(this.readVerified(vbn));
   }
 
   write(blocks: readonly VbnBlock[]): void {
@@ -217,6 +250,19 @@ export class ParityGroup implements RaidGroup {
 
   // ---- reads -------------------------------------------------------------------------------------
 
+  /**
+   * The verified bytes of `vbn`, for the caller to copy, never to keep: the disk's own block, or a
+   * reconstruction's. The hot path of every read: the offline message is built only when it is offline.
+   */
+  private readVerified(vbn: number): Uint8Array {
+    this.checkVbn(vbn);
+    if (this.missingCount() > this.tolerance) this.offline(`read VBN ${vbn}`, this.failedDisks());
+    const place = placeVbn(this.layout, vbn);
+    const block = this.readDisk(place.column, place.dbn);
+    if (block && checksum(block.data) === block.sum) return block.data;
+    return this.readReconstructed(vbn, place);
+  }
+
   private readReconstructed(vbn: number, place: Place): Uint8Array {
     const unit = this.openUnit(place.stripe, place.lane);
     const degraded = this.isMissing(place.column);
@@ -225,7 +271,7 @@ export class ParityGroup implements RaidGroup {
     if (!value) throw this.stripeFailure(unit, `cannot read VBN ${vbn}`, rec);
     this.writeRepairs(unit, rec);
     if (degraded) this.stats.degradedReads++;
-    return asBytes(value).slice();
+    return asBytes(value);
   }
 
   /** Rewrites every cell that was read with a bad checksum and has since been reconstructed. */
@@ -245,6 +291,7 @@ export class ParityGroup implements RaidGroup {
   private writeStripe(stripe: number, lanes: Map<number, Map<number, Uint32Array>>): void {
     // Every read and reconstruction of the stripe happens before its first write, so a RaidFailure
     // leaves the stripe exactly as it was.
+    this.planBlocks.begin();
     const plans = [...lanes].map(([lane, written]) => this.planUnit(stripe, lane, written));
     let written = 0;
     for (const cells of lanes.values()) written += cells.size;
@@ -287,7 +334,7 @@ export class ParityGroup implements RaidGroup {
     for (const [cell, words] of written) {
       const old = this.loaded(unit, cell);
       if (!old) return null;
-      const d = new Uint32Array(words.length);
+      const d = this.planBlocks.take();
       xorOf(d, [old, words]);
       delta[cell] = d;
     }
@@ -301,7 +348,7 @@ export class ParityGroup implements RaidGroup {
     for (const entry of parity) {
       const d = delta[entry[0]];
       assert(d, 'affected parity has a delta');
-      const next = new Uint32Array(d.length);
+      const next = this.planBlocks.take();
       xorOf(next, [entry[1], d]);
       entry[1] = next;
     }
@@ -320,7 +367,8 @@ export class ParityGroup implements RaidGroup {
       if (!value) return null;
       cells[cell] = value;
     }
-    encode(this.code, cells);
+    for (const eq of this.code.equations) cells[eq.parity] = this.planBlocks.take();
+    encodeInto(this.code, cells);
     const parity = this.affectedList(affected).map((eq): [number, Uint32Array] => [
       eq.parity,
       cells[eq.parity]!,

@@ -58,6 +58,8 @@ export interface RaidGroup {
    * returning wrong data.
    */
   read(vbn: number): Uint8Array;
+  /** `read` into `out` (`blockBytes` long) instead of a new block: a whole image in one allocation. */
+  readInto(vbn: number, out: Uint8Array): void;
   /** Writes blocks and keeps every touched stripe's parity correct (full-stripe or partial-stripe). */
   write(blocks: readonly VbnBlock[]): void;
   /** Indices (into `disks`) of the disks read as missing: failed, or a spare whose rebuild is unfinished. */

@@ -309,6 +309,28 @@ describe('observation', () => {
     expect(rig.target.readPrimaryCommitted('src0', 2)).toEqual(block(2));
     expect(rig.target.readMirrorCommitted('src0', 2)).toEqual(block(2));
   });
+
+  it('a whole committed image, either side, is what LBA-by-LBA reads give; refused as they are', () => {
+    const rig = new Rig();
+    committed(rig, 3);
+    rig.write(4, 4, 4);
+    const lbas = rig.target.readCommittedImage!('src0', 'primary').length;
+    expect(lbas).toBeGreaterThan(3);
+    for (const side of ['primary', 'mirror'] as const) {
+      const image = rig.target.readCommittedImage!('src0', side);
+      const read = side === 'primary' ? rig.target.readPrimaryCommitted : rig.target.readMirrorCommitted;
+      expect(image).toEqual(Array.from({ length: lbas }, (_, lba) => read.call(rig.target, 'src0', lba)));
+      expect(image[2]).toEqual(block(2));
+    }
+    rig.target.crash('src0');
+    expect(() => rig.target.readCommittedImage!('src0', 'primary')).toThrow(
+      new RangeError('source src0 is down'),
+    );
+    rig.target.crash(DESTINATION_ID);
+    expect(() => rig.target.readCommittedImage!('src0', 'mirror')).toThrow(
+      new RangeError('the destination is down'),
+    );
+  });
 });
 
 describe('failover', () => {

@@ -250,6 +250,12 @@ class ReferenceWorld implements TargetInstance {
     return this.dst().readCommitted(source, lba);
   }
 
+  readCommittedImage(source: NodeId, side: 'primary' | 'mirror'): Uint8Array[] {
+    return side === 'primary'
+      ? this.sourceServer(source).readCommittedImage()
+      : this.dst().readCommittedImage(source);
+  }
+
   liveVbns(source: NodeId, side: 'primary' | 'mirror'): number[] {
     return side === 'primary' ? this.sourceServer(source).liveVbns() : this.dst().liveVbns(source);
   }

@@ -340,6 +340,10 @@ export class SourceServer {
     return this.volume.readCommitted(lba);
   }
 
+  readCommittedImage(): Uint8Array[] {
+    return this.volume.readCommittedImage();
+  }
+
   liveVbns(): number[] {
     return this.volume.liveVbns();
   }

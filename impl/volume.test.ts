@@ -61,9 +61,13 @@ type Reference = Map<number, Uint8Array>;
 
 /** The first LBA where the volume's committed image differs from `ref`, or null when equal. */
 function firstDifference(volume: Volume, ref: Reference): string | null {
+  // The whole image in one call reads what LBA-by-LBA reads do.
+  const image = volume.readCommittedImage();
+  if (image.length !== volume.lbaCount) return `image of ${image.length} LBAs`;
   for (let lba = 0; lba < volume.lbaCount; lba++) {
     const expected = ref.get(lba) ?? ZERO;
     if (hex(volume.readCommitted(lba)) !== hex(expected)) return `LBA ${lba}`;
+    if (hex(image[lba]!) !== hex(expected)) return `LBA ${lba} of the image`;
   }
   return null;
 }
@@ -87,6 +91,10 @@ function spied(
     read: (vbn) => {
       hooks.read?.(vbn);
       return raid.read(vbn);
+    },
+    readInto: (vbn, out) => {
+      hooks.read?.(vbn);
+      raid.readInto(vbn, out);
     },
     write: (blocks) => {
       hooks.write?.(blocks);
@@ -672,6 +680,10 @@ describe('Volume reads, writes and CPs', () => {
     volume.commit(cp);
     volume.readCommitted(2).fill(7);
     expect(hex(volume.readCommitted(2))).toBe(hex(block(1)));
+    const image = volume.readCommittedImage();
+    for (const b of image) b.fill(7);
+    expect(hex(volume.readCommittedImage()[2]!)).toBe(hex(block(1)));
+    expect(hex(volume.readCommittedImage()[3]!)).toBe(hex(ZERO));
   });
 
   it('refuses LBAs outside the volume, blocks of the wrong size and bad covered seqs, changing nothing', () => {

@@ -224,6 +224,23 @@ export class Volume {
     return vbn === 0 ? new Uint8Array(this.blockBytes) : this.raid.read(vbn);
   }
 
+  /**
+   * `readCommitted` of every LBA in order, in one allocation: the blocks are views of one buffer, so an
+   * image of mostly unwritten LBAs costs one zeroed buffer and a RAID read per mapped LBA.
+   */
+  readCommittedImage(): Uint8Array[] {
+    const bytes = this.blockBytes;
+    const buffer = new ArrayBuffer(this.lbaCount * bytes);
+    const image = new Array<Uint8Array>(this.lbaCount);
+    for (let lba = 0; lba < this.lbaCount; lba++) {
+      const block = new Uint8Array(buffer, lba * bytes, bytes);
+      const vbn = this.map[lba]!;
+      if (vbn !== 0) this.raid.readInto(vbn, block);
+      image[lba] = block;
+    }
+    return image;
+  }
+
   /** In memory only: the block reaches disk at the next CP. */
   write(lba: number, data: Uint8Array): void {
     this.checkLba(lba);

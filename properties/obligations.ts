@@ -108,9 +108,11 @@ const writesAnsweredInTime: Property = {
       const waited = h.world.localTick(w.servedBy ?? w.source) - w.issuedLocalTick;
       if (waited <= base) continue;
       // Writes queued ahead of it (back-pressure) drain one NVLOG half per CP.
-      const ahead = writes
-        .slice(0, i)
-        .filter((x) => x.servedBy === w.servedBy && (!x.outcome || x.outcome.tick >= w.issuedTick)).length;
+      let ahead = 0;
+      for (let j = 0; j < i; j++) {
+        const x = writes[j]!;
+        if (x.servedBy === w.servedBy && (!x.outcome || x.outcome.tick >= w.issuedTick)) ahead++;
+      }
       const deadline = queuedDeadlineTicks(h.world.spec, w.source, ahead);
       if (waited <= deadline) continue;
       return `${w.servedBy ?? w.source}: write ${w.writeId} (lba ${w.lba}) unanswered after ${waited} ticks, with ${ahead} writes queued ahead of it (deadline ${deadline}, rule A4)`;
