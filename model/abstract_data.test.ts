@@ -22,6 +22,7 @@ import {
   recordFailover,
   recordMirrorImage,
   recordPrimaryImage,
+  writeIndex,
 } from './abstract_data.ts';
 
 const IN_SYNC: AnswerContext = { mode: 'sync', relationship: 'inSync', mirrored: true, promoted: false };
@@ -58,6 +59,22 @@ const FOUR: readonly (readonly [number, number])[] = [
   [3, 0],
   [4, 1],
 ];
+
+describe('accepted writes', () => {
+  it('are found by write id in acceptance order, and must come in issue order', () => {
+    let d = emptyData();
+    expect(writeIndex(d, 1)).toBeUndefined();
+    const ids = [2, 3, 5, 8, 13, 21, 34];
+    for (const id of ids) d = acceptWrite(d, id, id % 4);
+    for (const [i, id] of ids.entries()) expect(writeIndex(d, id)).toBe(i);
+    for (const id of [0, 1, 4, 20, 35, -1]) expect(writeIndex(d, id)).toBeUndefined();
+    expect(() => acceptWrite(d, 34, 0)).toThrow('writes are accepted in issue order');
+    expect(() => acceptWrite(d, 30, 0)).toThrow('writes are accepted in issue order');
+    // The data accepted from stays as it was.
+    expect(acceptWrite(d, 35, 1).writes).toHaveLength(ids.length + 1);
+    expect(d.writes).toHaveLength(ids.length);
+  });
+});
 
 describe('consistent cuts', () => {
   it('accepts every prefix of the writes', () => {

@@ -13,6 +13,7 @@
 // from it without breaking the cut: failed ones (strict-sync failures are indeterminate) and those in
 // doubt (pending when the source crashed). `cutRange` finds every k that explains an image.
 
+import { assert } from '../harness/media/errors.ts';
 import type { LogRecord, Mode, NodeId } from '../harness/target.ts';
 import { writeIdOf } from '../harness/write_identity.ts';
 import type { RelationshipRegionState } from './statechart.ts';
@@ -80,7 +81,6 @@ export interface Milestones {
 export interface AbstractData {
   /** Every write accepted from a client, in acceptance order (position = index + 1). */
   readonly writes: readonly WriteRecord[];
-  readonly indexOf: ReadonlyMap<number, number>;
   /** How many writes were accepted when the current (or last) CP started: its ideal cut. */
   readonly cpStartCut: number;
   readonly primaryImages: ReadonlyMap<number, RecordedImage>;
@@ -109,7 +109,6 @@ export const EMPTY_IMAGE: Image = new Map();
 export function emptyData(): AbstractData {
   return {
     writes: [],
-    indexOf: new Map(),
     cpStartCut: 0,
     primaryImages: new Map(),
     mirrorImages: new Map(),
@@ -145,7 +144,9 @@ export function acceptWrite(
   refusable = false,
   content: number = writeId,
 ): AbstractData {
-  const indexOf = new Map(data.indexOf).set(writeId, data.writes.length);
+  // Accepted in issue order, so `writes` is sorted by write id and `writeIndex` can search it.
+  const last = data.writes[data.writes.length - 1];
+  assert(last === undefined || writeId > last.writeId, 'writes are accepted in issue order');
   const shared = content !== writeId;
   const record: WriteRecord = {
     writeId,
@@ -158,13 +159,27 @@ export function acceptWrite(
   return {
     ...data,
     writes: [...data.writes, record],
-    indexOf,
     ...(shared && !data.sharedContents ? { sharedContents: true } : {}),
   };
 }
 
+/** Where write `writeId` is in `data.writes` (undefined: never accepted): a binary search by id. */
+export function writeIndex(data: AbstractData, writeId: number): number | undefined {
+  const writes = data.writes;
+  let lo = 0;
+  let hi = writes.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const id = writes[mid]!.writeId;
+    if (id === writeId) return mid;
+    if (id < writeId) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
 function updateWrite(data: AbstractData, writeId: number, f: (w: WriteRecord) => WriteRecord): AbstractData {
-  const i = data.indexOf.get(writeId);
+  const i = writeIndex(data, writeId);
   const w = i === undefined ? undefined : data.writes[i];
   if (i === undefined || w === undefined) return data;
   const writes = data.writes.slice();
@@ -261,7 +276,7 @@ function positionsByLba(writes: readonly WriteRecord[], limit: number): Map<numb
 function positionOf(data: AbstractData, lba: number, writeId: number, limit: number): number | string {
   if (writeId === 0) return 0;
   if (writeId === -1) return `LBA ${lba} holds a torn or foreign block, not a whole write`;
-  const i = data.indexOf.get(writeId);
+  const i = writeIndex(data, writeId);
   if (i === undefined || i >= limit)
     return `LBA ${lba} holds write ${writeId}, which was not accepted before`;
   const w = data.writes[i]!;
@@ -289,7 +304,7 @@ function positionsOf(
   const out = cls === 0 ? [0] : [];
   for (const q of positions) if (q <= limit && contentOf(data.writes[q - 1]!) === cls) out.push(q);
   if (out.length > 0) return out;
-  const i = data.indexOf.get(cls);
+  const i = writeIndex(data, cls);
   if (i === undefined || i >= limit) return `LBA ${lba} holds write ${cls}, which was not accepted before`;
   return `LBA ${lba} holds the data of write ${cls}, which no write to LBA ${lba} carried`;
 }
@@ -635,7 +650,7 @@ function checkLogOrder(
       continue;
     }
     const id = classes[k]!;
-    const i = data.indexOf.get(id);
+    const i = writeIndex(data, id);
     if (i === undefined) return `log file of ${source}: seq ${r.seq} holds write ${id}, never accepted`;
     if (data.writes[i]!.lba !== r.lba)
       return `log file of ${source}: seq ${r.seq} puts write ${id} at LBA ${r.lba}`;

@@ -4,7 +4,7 @@
 // Counted on the abstract data's write positions; a step's own writes may go either way (one step of
 // uncertainty, as rule N2 says). Each finding names its rule and property.
 
-import { type AbstractData, checkCpHolds, entriesBetween } from './abstract_data.ts';
+import { type AbstractData, checkCpHolds, entriesBetween, writeIndex } from './abstract_data.ts';
 import { controlStateOf } from './control_cache.ts';
 import type { ModelState } from './lockstep.ts';
 
@@ -116,7 +116,7 @@ export function cpObligations(
 /** N1: the step answered a write past the active half's room while the CP that froze the other ran on. */
 function stalledAnswered(d: AbstractData, answered: readonly number[], limits: CpLimits): Finding | null {
   for (const id of answered) {
-    const i = d.indexOf.get(id);
+    const i = writeIndex(d, id);
     if (i === undefined || i < d.cpStart.hi) continue;
     const w = d.writes[i]!;
     if (w.fate === 'failed' && w.refusable === true) continue; // refused: it took no entry
