@@ -51,7 +51,11 @@ function print(f: Figures): void {
   );
   const ways: [keyof EncodeFigures, string][] = [
     ['wasmInPlaceGBps', "wasm, in place   (every block in the kernels' arena: encodeInto)"],
-    ['wasmGBps', 'wasm, encode     (as the RAID layer calls it: heap blocks staged, a new block per parity)'],
+    [
+      'wasmRaidGBps',
+      'wasm, RAID layer (as it calls the kernels: heap data staged, parity into arena blocks)',
+    ],
+    ['wasmGBps', 'wasm, encode     (heap blocks staged, a new block per parity)'],
     ['jsGBps', 'JS loop, encode  (the word loops: the fallback, a new block per parity)'],
     ['jsInPlaceGBps', 'JS loop, in place (the word loops into preallocated parity blocks)'],
   ];

@@ -1,11 +1,13 @@
 // Parity throughput: GB of data protected per second for full stripes of 4 KiB blocks, computed by
 // the RAID layer's own encoder and kernels, against a native memory copy of the same bytes.
 //
-// Four ways, each on the same data: the wasm SIMD kernels with every block in their arena (in place:
+// Five ways, each on the same data: the wasm SIMD kernels with every block in their arena (in place:
 // nothing copied in or out, parity written into its own arena buffers); the wasm kernels as the RAID
-// layer calls them (`encode` on blocks of the JS heap: each block staged into wasm memory once, each
-// parity copied out into a new block); and the JS word loops both ways (a new block per parity, and
-// into preallocated parity blocks), the kernels the wasm ones replace and their fallback.
+// layer calls them (`encodeInto` with the data on the JS heap, each block staged into wasm memory
+// once, and the parity into arena blocks, as impl/parity_group.ts plans a stripe write); through
+// `encode` on heap blocks alone (each parity copied out into a new block); and the JS word loops both
+// ways (a new block per parity, and into preallocated parity blocks), the kernels the wasm ones
+// replace and their fallback.
 
 import { copyWords } from '../impl/parity.ts';
 import { encode, encodeInto, type ParityCode } from '../impl/parity_code.ts';
@@ -23,7 +25,9 @@ const WARMUP_MS = 150;
 export interface EncodeFigures {
   /** Wasm SIMD, every block in the kernels' arena: encoded in place (encodeInto). */
   wasmInPlaceGBps: number;
-  /** Wasm SIMD through `encode` as the RAID layer calls it: heap blocks staged, a new block per parity. */
+  /** Wasm SIMD as the RAID layer calls it: heap data staged, parity into arena blocks (encodeInto). */
+  wasmRaidGBps: number;
+  /** Wasm SIMD through `encode` on heap blocks: each staged, a new block per parity. */
   wasmGBps: number;
   /** JS word loops through `encode`: a new block per parity (the kernels before wasm; the fallback). */
   jsGBps: number;
@@ -74,16 +78,26 @@ function encodeRates(code: ParityCode): EncodeFigures {
   const unitCount = Math.max(1, Math.round(WORKING_SET_BYTES / (dataCells.length * BLOCK_BYTES)));
   const dataBytes = unitCount * dataCells.length * BLOCK_BYTES;
   const parityCells = code.equations.map((eq) => eq.parity);
-  const arenaBytes = unitCount * code.rows * code.columns * BLOCK_BYTES;
+  // Room for the in-place units' cells and the RAID layer's parity blocks.
+  const arenaBytes = 2 * unitCount * code.rows * code.columns * BLOCK_BYTES;
   const arena = createWasmXor(arenaBytes);
   const inArena = (): Uint32Array => arena?.block(BLOCK_BYTES / 4) ?? new Uint32Array(BLOCK_BYTES / 4);
   const heap = (): Uint32Array => new Uint32Array(BLOCK_BYTES / 4);
   const arenaUnits = units(code, unitCount, dataCells, parityCells, inArena);
   const heapUnits = units(code, unitCount, dataCells, parityCells, heap);
   const freshUnits = units(code, unitCount, dataCells, [], heap);
+  // The data of freshUnits (never written: encode fills only parity cells), parity in the arena.
+  const raidUnits = freshUnits.map((cells) => {
+    const out = cells.slice();
+    for (const cell of parityCells) out[cell] = inArena();
+    return out;
+  });
   return {
     wasmInPlaceGBps: rate(dataBytes, () => {
       for (const cells of arenaUnits) encodeInto(code, cells, arena);
+    }),
+    wasmRaidGBps: rate(dataBytes, () => {
+      for (const cells of raidUnits) encodeInto(code, cells, arena);
     }),
     wasmGBps: rate(dataBytes, () => {
       for (const cells of freshUnits) encode(code, cells);

@@ -3,7 +3,7 @@
 // loops here, which are also the oracle the wasm kernels are tested against.
 // Fault model: none here (pure arithmetic on memory); callers own every buffer they pass as `dst`.
 
-import { wasmXor } from './parity_wasm.ts';
+import { type WasmXor, wasmXor } from './parity_wasm.ts';
 
 /**
  * A word view of `bytes` (whose length is a multiple of 4). Shares memory when the view can be
@@ -99,11 +99,15 @@ function acc3(dst: Uint32Array, a: Uint32Array, b: Uint32Array, c: Uint32Array):
 }
 
 /**
- * dst = XOR of `sources` (all zero when there are none), on the wasm kernels when they run here.
+ * dst = XOR of `sources` (all zero when there are none), on the wasm kernels when they run here:
+ * `kernels` (the shared ones when omitted; null for the JS loops), in place for its arena blocks.
  * `dst` must not be one of the sources.
  */
-export function xorOf(dst: Uint32Array, sources: readonly Uint32Array[]): void {
-  const kernels = wasmXor();
+export function xorOf(
+  dst: Uint32Array,
+  sources: readonly Uint32Array[],
+  kernels: WasmXor | null = wasmXor(),
+): void {
   if (kernels === null || sources.length === 0 || !kernels.xorOf(dst, sources)) xorOfJs(dst, sources);
 }
 

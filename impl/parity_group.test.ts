@@ -3,7 +3,7 @@
 // what order it writes, repairs on the fast and degraded paths, rebuild, resync and scrub edge cases,
 // and disks that fail (or err) in the middle of an operation.
 
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { checksum } from '../harness/media/checksum.ts';
 import { Disk, type DiskOptions } from '../harness/media/disk.ts';
 import { ConfigError, DiskFailed, PowerLoss } from '../harness/media/errors.ts';
@@ -438,6 +438,60 @@ describe('reads', () => {
 });
 
 describe('writes', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    vi.resetModules();
+  });
+
+  /**
+   * Interleaved partial and full-stripe writes to two groups; after each, every block reads back from
+   * copies of the disks with any `tolerance` of them failed: the parity on disk is exact.
+   */
+  function interleaved(Group: typeof ParityGroup): void {
+    const groups = [rig('raid4', 4, 3), rig('raid_dp', 3, 2)].map((r) => ({
+      r,
+      group: new Group(r.geometry, r.code, r.disks, 'pg'),
+      written: new Map<number, number>(),
+    }));
+    for (let round = 0; round < 12; round++)
+      for (const g of groups) {
+        const n = g.group.vbnCount;
+        const vbns =
+          round % 3 === 2 ? Array.from({ length: n }, (_, v) => v) : [(round * 5) % n, (round * 7 + 1) % n];
+        g.group.write(vbns.map((vbn) => ({ vbn, data: blockOf(round * 100 + vbn) })));
+        for (const vbn of vbns) g.written.set(vbn, round * 100 + vbn);
+        const columns = g.r.code.columns;
+        for (let a = 0; a < columns; a++)
+          for (
+            let b = g.r.code.tolerance === 2 ? a + 1 : a;
+            b < (g.r.code.tolerance === 2 ? columns : a + 1);
+            b++
+          ) {
+            const copies = g.r.disks.map((d) => d.clone());
+            copies[a]!.fail();
+            copies[b]!.fail();
+            const degraded = new Group(g.r.geometry, g.r.code, copies, 'pg');
+            for (const [vbn, seed] of g.written)
+              expect(
+                degraded.read(vbn),
+                `${g.r.geometry.level} round ${round}, disks ${a} ${b} failed`,
+              ).toEqual(blockOf(seed));
+          }
+      }
+  }
+
+  test('stripe plans share one pool of blocks between groups and stripes: parity stays exact', () => {
+    interleaved(ParityGroup);
+  });
+
+  test('on an engine without WebAssembly the plans take heap blocks, with the same parity', async () => {
+    vi.stubGlobal('WebAssembly', undefined);
+    vi.resetModules();
+    const fresh = await import('./parity_group.ts');
+    expect((await import('./parity_wasm.ts')).createWasmXor(1 << 16)).toBeNull();
+    interleaved(fresh.ParityGroup);
+  });
+
   test('the stripes of one batch are written in ascending order, each data first, then parity', () => {
     const r = rig('raid4', 3);
     writeVbns(r.group, [0]);

@@ -47,6 +47,7 @@ import {
   reconstruct,
   type UnitCells,
 } from './parity_code.ts';
+import { createWasmXor, type WasmXor } from './parity_wasm.ts';
 import type { RaidGroup, RaidStats, VbnBlock } from './raid.ts';
 import { cellDbn, makeLayout, type Place, placeVbn, type StripeLayout, stripesHolding } from './stripe.ts';
 
@@ -105,12 +106,19 @@ interface Unit extends UnitCells {
  * of any group: one pool per block size, taken from at `begin`, with nothing kept past the stripe (a
  * power cut in the middle leaves them for the next stripe to overwrite). Calls never nest: a group's
  * write runs to its end, or to a throw, before any other RAID call starts.
+ *
+ * The blocks live in the arena of the pool's own wasm kernels, so parity is computed where it lies
+ * and only the heap blocks it is computed from (the new data, the blocks read) are copied in; past
+ * the arena, and on an engine without the kernels, they are heap blocks and everything still works.
  */
 class PlanBlocks {
-  private readonly free: Uint32Array[] = [];
+  private readonly blocks: Uint32Array[] = [];
   private used = 0;
+  readonly kernels: WasmXor | null;
 
-  constructor(private readonly words: number) {}
+  constructor(private readonly words: number) {
+    this.kernels = createWasmXor(PLAN_ARENA_BYTES);
+  }
 
   begin(): void {
     this.used = 0;
@@ -118,10 +126,14 @@ class PlanBlocks {
 
   /** A block of the pool's size, with whatever bytes a former plan left in it. */
   take(): Uint32Array {
-    if (this.used === this.free.length) this.free.push(new Uint32Array(this.words));
-    return this.free[this.used++]!;
+    if (this.used === this.blocks.length)
+      this.blocks.push(this.kernels?.block(this.words) ?? new Uint32Array(this.words));
+    return this.blocks[this.used++]!;
   }
 }
+
+/** Arena bytes of a pool's kernels: 4096 blocks of 512 bytes; a stripe write needing more gets heap blocks. */
+const PLAN_ARENA_BYTES = 2 << 20;
 
 const planBlocksBySize = new Map<number, PlanBlocks>();
 
@@ -335,7 +347,7 @@ export class ParityGroup implements RaidGroup {
       const old = this.loaded(unit, cell);
       if (!old) return null;
       const d = this.planBlocks.take();
-      xorOf(d, [old, words]);
+      xorOf(d, [old, words], this.planBlocks.kernels);
       delta[cell] = d;
     }
     const parity: [number, Uint32Array][] = [];
@@ -344,12 +356,15 @@ export class ParityGroup implements RaidGroup {
       if (!old) return null;
       parity.push([eq.parity, old]);
     }
-    encode(this.code, delta, affected);
+    // Every equation, the unaffected ones to zero: in the pool's arena that costs less than the
+    // allocation `encode` of the affected ones alone makes for its results.
+    for (const eq of this.code.equations) delta[eq.parity] = this.planBlocks.take();
+    encodeInto(this.code, delta, this.planBlocks.kernels);
     for (const entry of parity) {
       const d = delta[entry[0]];
       assert(d, 'affected parity has a delta');
       const next = this.planBlocks.take();
-      xorOf(next, [entry[1], d]);
+      xorOf(next, [entry[1], d], this.planBlocks.kernels);
       entry[1] = next;
     }
     return { unit, data: [...written], parity, repairs: 0 };
@@ -368,7 +383,7 @@ export class ParityGroup implements RaidGroup {
       cells[cell] = value;
     }
     for (const eq of this.code.equations) cells[eq.parity] = this.planBlocks.take();
-    encodeInto(this.code, cells);
+    encodeInto(this.code, cells, this.planBlocks.kernels);
     const parity = this.affectedList(affected).map((eq): [number, Uint32Array] => [
       eq.parity,
       cells[eq.parity]!,
