@@ -129,7 +129,7 @@ function print(f: Figures): void {
   );
   for (const r of f.scaling)
     console.log(
-      `  ${`${r.label} worker${r.workers === 1 ? '' : 's'}`.padEnd(16)} ${r.seconds.toFixed(2)} s  ${r.schedulesPerSecond.toFixed(1)} schedules/s  ${Math.round(r.stepsPerSecond).toLocaleString('en-US')} lockstep steps/s  ${r.speedup.toFixed(2)}x`,
+      `  ${`${r.label} worker${r.workers === 1 ? '' : 's'}`.padEnd(16)} ${r.seconds.toFixed(2)} s  ${r.schedulesPerSecond.toFixed(1)} schedules/s  ${Math.round(r.stepsPerSecond).toLocaleString('en-US')} lockstep steps/s  ${r.speedup.toFixed(2)}x  (CPU ${r.cpuSeconds.toFixed(2)} s: ${(r.cpuSeconds / r.seconds).toFixed(2)} cores busy)`,
     );
   if (new Set(f.scaling.map((r) => r.observedSteps)).size > 1)
     console.log('  (the rows ran different steps: the pool is not deterministic, a bug)');
