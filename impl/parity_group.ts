@@ -99,7 +99,6 @@ interface Unit extends UnitCells {
   readonly bad: boolean[];
 }
 
-/** What one unit of a write puts on disk: data (and repaired data) first, then parity. */
 /**
  * The blocks a stripe write's plans are computed into (deltas, new parity). A disk keeps a copy of
  * what it is given, so once a stripe's disk writes are issued its blocks are free for the next stripe
@@ -141,6 +140,7 @@ function planBlocks(words: number): PlanBlocks {
   return getOrAdd(planBlocksBySize, words, () => new PlanBlocks(words));
 }
 
+/** What one unit of a write puts on disk: data (and repaired data) first, then parity. */
 interface UnitWrite {
   readonly unit: Unit;
   readonly data: [number, Uint32Array][];
@@ -356,8 +356,8 @@ export class ParityGroup implements RaidGroup {
       if (!old) return null;
       parity.push([eq.parity, old]);
     }
-    // Every equation, the unaffected ones to zero: in the pool's arena that costs less than the
-    // allocation `encode` of the affected ones alone makes for its results.
+    // Every equation, the unaffected ones coming out zero, computed in place in the pool's arena;
+    // `encode` of the affected ones alone would copy its results out into a new allocation.
     for (const eq of this.code.equations) delta[eq.parity] = this.planBlocks.take();
     encodeInto(this.code, delta, this.planBlocks.kernels);
     for (const entry of parity) {
