@@ -285,6 +285,10 @@ export class DestinationServer {
     return this.mirror(source).volume.readVbn(vbn);
   }
 
+  readVbns(source: string, vbns: readonly number[]): Uint8Array[] {
+    return this.mirror(source).volume.readVbns(vbns);
+  }
+
   logRecords(source: string): { seq: number; lba: number; data: Uint8Array }[] {
     return this.mirror(source).log.records();
   }

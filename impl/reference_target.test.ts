@@ -306,6 +306,14 @@ describe('observation', () => {
     expect(rig.target.liveVbns('src0', 'mirror')).toEqual(vbns);
     for (const vbn of vbns)
       expect(rig.target.readVbn('src0', 'mirror', vbn)).toEqual(rig.target.readVbn('src0', 'primary', vbn));
+    // Many VBNs in one call, in the order asked, each what readVbn gives; none is no blocks.
+    const asked = [...vbns].reverse();
+    for (const side of ['primary', 'mirror'] as const) {
+      expect(rig.target.readVbns!('src0', side, asked)).toEqual(
+        asked.map((vbn) => rig.target.readVbn('src0', side, vbn)),
+      );
+      expect(rig.target.readVbns!('src0', side, [])).toEqual([]);
+    }
     expect(rig.target.readPrimaryCommitted('src0', 2)).toEqual(block(2));
     expect(rig.target.readMirrorCommitted('src0', 2)).toEqual(block(2));
   });

@@ -264,6 +264,10 @@ class ReferenceWorld implements TargetInstance {
     return side === 'primary' ? this.sourceServer(source).readVbn(vbn) : this.dst().readVbn(source, vbn);
   }
 
+  readVbns(source: NodeId, side: 'primary' | 'mirror', vbns: readonly number[]): Uint8Array[] {
+    return side === 'primary' ? this.sourceServer(source).readVbns(vbns) : this.dst().readVbns(source, vbns);
+  }
+
   logFile(source: NodeId) {
     return this.dst()
       .logRecords(source)

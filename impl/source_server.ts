@@ -352,6 +352,10 @@ export class SourceServer {
     return this.volume.readVbn(vbn);
   }
 
+  readVbns(vbns: readonly number[]): Uint8Array[] {
+    return this.volume.readVbns(vbns);
+  }
+
   // Writes.
 
   /** Logs, applies and forwards one write; false when the NVLOG has no room (the write must wait). */

@@ -1232,6 +1232,9 @@ function expectMirrorEqual(primary: Volume, mirror: Volume): void {
   expect(mirror.liveVbns()).toEqual(primary.liveVbns());
   for (const vbn of primary.liveVbns())
     expect(hex(mirror.readVbn(vbn)), `VBN ${vbn}`).toBe(hex(primary.readVbn(vbn)));
+  // All of them in one call: the same blocks, in the order asked.
+  const live = primary.liveVbns().reverse();
+  expect(mirror.readVbns(live).map(hex)).toEqual(live.map((vbn) => hex(primary.readVbn(vbn))));
   for (let lba = 0; lba < primary.lbaCount; lba++)
     expect(hex(mirror.readCommitted(lba)), `LBA ${lba}`).toBe(hex(primary.readCommitted(lba)));
 }

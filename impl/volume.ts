@@ -344,6 +344,17 @@ export class Volume {
     return this.raid.read(vbn);
   }
 
+  /** `readVbn` of each of `vbns`, in order, into views of one buffer. */
+  readVbns(vbns: readonly number[]): Uint8Array[] {
+    const bytes = this.blockBytes;
+    const buffer = new ArrayBuffer(vbns.length * bytes);
+    return vbns.map((vbn, i) => {
+      const block = new Uint8Array(buffer, i * bytes, bytes);
+      this.raid.readInto(vbn, block);
+      return block;
+    });
+  }
+
   /**
    * Every live block of the committed image, root last: the transfer for a mirror that shares no image
    * with this volume (applyVbnUpdates then mounts it as this image).

@@ -6,8 +6,10 @@
 // runs they check the model's own bookkeeping, and "after failover" is vacuous (no image was read).
 
 import {
+  type AbstractData,
   checkMirrorEqualsPrimary,
   checkPromoted,
+  type Image,
   type RecordedImage,
   type WriteRecord,
 } from './abstract_data.ts';
@@ -106,11 +108,29 @@ export const inSyncBoundaryMirrorEqualsPrimary: Property = {
     if (c.mirrorCp !== c.primaryCp) return false;
     const primary = data.primaryImages.get(c.primaryCp)?.image;
     const mirror = data.mirrorImages.get(c.mirrorCp)?.image;
-    return (
-      primary === undefined || mirror === undefined || checkMirrorEqualsPrimary(primary, mirror) === null
-    );
+    return primary === undefined || mirror === undefined || mirrorEqualsPrimary(primary, mirror);
   },
 };
+
+/**
+ * checkMirrorEqualsPrimary, remembered per pair of images (a recorded image never changes): at an
+ * in-sync boundary the property asks again every step until the next CP, of the same two images.
+ */
+function mirrorEqualsPrimary(primary: Image, mirror: Image): boolean {
+  let answers = equalAnswers.get(primary);
+  if (answers === undefined) {
+    answers = new WeakMap();
+    equalAnswers.set(primary, answers);
+  }
+  let answer = answers.get(mirror);
+  if (answer === undefined) {
+    answer = checkMirrorEqualsPrimary(primary, mirror) === null;
+    answers.set(mirror, answer);
+  }
+  return answer;
+}
+
+const equalAnswers = new WeakMap<Image, WeakMap<Image, boolean>>();
 
 export const cpImagesAreConsistentCuts: Property = {
   name: 'every committed CP image is a consistent cut, never a mixture',
@@ -136,8 +156,27 @@ export const failoverKeepsSyncAcks: Property = {
   name: 'after failover every write acknowledged in sync is present',
   kind: 'always',
   partners: ['a failover after a mid-CP crash'],
-  check: ({ data }) => data.promoted === null || checkPromoted(data, data.promoted.image) === null,
+  check: ({ data }) => data.promoted === null || promotedKeepsSyncAcks(data),
 };
+
+/**
+ * checkPromoted of the promoted image, remembered per writes array: it asks again at every step after
+ * a failover, and it reads only the writes (replaced, never changed, when any write changes), the
+ * promoted image and the failover cut.
+ */
+function promotedKeepsSyncAcks(data: AbstractData): boolean {
+  const promoted = data.promoted!;
+  const seen = promotedAnswers.get(data.writes);
+  if (seen !== undefined && seen.promoted === promoted && seen.cut === data.failoverCut) return seen.ok;
+  const ok = checkPromoted(data, promoted.image) === null;
+  promotedAnswers.set(data.writes, { promoted, cut: data.failoverCut, ok });
+  return ok;
+}
+
+const promotedAnswers = new WeakMap<
+  readonly WriteRecord[],
+  { readonly promoted: RecordedImage; readonly cut: number | null; readonly ok: boolean }
+>();
 
 export const ALWAYS: readonly Property[] = [
   strictSyncAcksOnlyMirrored,

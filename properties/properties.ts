@@ -25,6 +25,13 @@ export interface Property {
 const sources = (h: History): NodeId[] => h.world.spec.sources.map((s) => s.id);
 const modeOf = (h: History, id: NodeId) => h.world.spec.sources.find((s) => s.id === id)!.mode;
 
+/** Two images hold the same class at every LBA (compared in place: no strings built). */
+function sameImage(a: Image, b: Image): boolean {
+  if (a.length !== b.length) return false;
+  for (let lba = 0; lba < a.length; lba++) if (a[lba] !== b[lba]) return false;
+  return true;
+}
+
 function imageDiff(a: Image, b: Image, limit = 4): string {
   const out: string[] = [];
   for (let lba = 0; lba < a.length && out.length < limit; lba++)
@@ -54,8 +61,7 @@ const mirrorEqualsPrimaryAtCp: Property = {
         return `${id} at CP ${a.mirrorCp}: ${differing.length} VBNs differ (${differing.slice(0, 6).join(', ')})`;
       hist.comparedLive = live;
       const p = hist.primaryImages.get(a.primaryCp);
-      if (p && p.join() !== mirror.join())
-        return `${id} at CP ${a.mirrorCp}: by LBA, ${imageDiff(p, mirror)}`;
+      if (p && !sameImage(p, mirror)) return `${id} at CP ${a.mirrorCp}: by LBA, ${imageDiff(p, mirror)}`;
     }
     return null;
   },
@@ -80,7 +86,7 @@ const mirrorIsACpImage: Property = {
       if (!primary && a.mirrorCp > a.primaryCp)
         return `${id}: the mirror committed CP ${a.mirrorCp}, which the primary was never seen to commit`;
       if (!primary) continue;
-      if (primary.join() !== mirror.join())
+      if (!sameImage(primary, mirror))
         return `${id}: mirror CP ${a.mirrorCp} differs from the primary's CP ${a.mirrorCp} image (${imageDiff(primary, mirror)})`;
     }
     return null;
