@@ -316,6 +316,12 @@ describe('observation', () => {
     }
     expect(rig.target.readPrimaryCommitted('src0', 2)).toEqual(block(2));
     expect(rig.target.readMirrorCommitted('src0', 2)).toEqual(block(2));
+    // Each side from its own node: with the destination down, only the mirror's are refused.
+    rig.target.crash(DESTINATION_ID);
+    expect(rig.target.readVbns!('src0', 'primary', asked)).toHaveLength(asked.length);
+    expect(() => rig.target.readVbns!('src0', 'mirror', asked)).toThrow(
+      new RangeError('the destination is down'),
+    );
   });
 
   it('a whole committed image, either side, is what LBA-by-LBA reads give; refused as they are', () => {
