@@ -116,7 +116,7 @@ class PlanBlocks {
   readonly kernels: WasmXor | null;
 
   constructor(private readonly words: number) {
-    this.kernels = createWasmXor(PLAN_ARENA_BYTES);
+    this.kernels = createWasmXor(Math.min(PLAN_ARENA_BYTES, PLAN_ARENA_BLOCKS * words * 4));
   }
 
   begin(): void {
@@ -131,7 +131,11 @@ class PlanBlocks {
   }
 }
 
-/** Arena bytes of a pool's kernels: 4096 blocks of 512 bytes; a stripe write needing more gets heap blocks. */
+/**
+ * A pool's arena: 1024 blocks, at most 2 MiB (512 of 4 KiB), beside the kernels' own scratch. A stripe
+ * write that needs more gets heap blocks for the rest. One pool per block size a process uses.
+ */
+const PLAN_ARENA_BLOCKS = 1024;
 const PLAN_ARENA_BYTES = 2 << 20;
 
 const planBlocksBySize = new Map<number, PlanBlocks>();
