@@ -547,7 +547,8 @@ class ProcessWorld implements TargetInstance {
   private send(node: NodeId, p: NodeProcess, message: Record<string, unknown>): void {
     const line = JSON.stringify(message);
     this.transcript?.push(`${node}< ${line}`);
-    this.pump.write(p.key, line);
+    // A node that does not read its request within the hang timeout has stopped answering.
+    this.pump.write(p.key, line, this.launch.hangTimeoutMs);
   }
 
   private collect(node: NodeId, call: string, r: Reply): void {
