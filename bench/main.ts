@@ -95,6 +95,9 @@ function print(f: Figures): void {
   console.log(
     `  through the protocol ${Math.round(p.protocolStepsPerSecond).toLocaleString('en-US')} lockstep steps/s   ${p.ratio.toFixed(2)}x in-process speed (aim: at least 0.20x); ${p.roundTripsPerStep.toFixed(1)} round trips a step, ${p.processesStarted} node processes started`,
   );
+  console.log(
+    `  the channel alone   ${p.echoRoundTripMicros.toFixed(0)} µs a round trip   (a tick-sized line to \`cat\` and back: what a node that answers at once pays per request)`,
+  );
   const k = f.checking;
   const perSecond = (x: number): string => `${Math.round(x).toLocaleString('en-US')} steps/s`;
   console.log(

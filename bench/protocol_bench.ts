@@ -27,6 +27,31 @@ export interface ProtocolFigures {
   readonly roundTripsPerStep: number;
   /** Node processes started (three per world's first boot are reused; each restart starts one). */
   readonly processesStarted: number;
+  /**
+   * The channel's own cost: microseconds a round trip (a line written, its echo read) with `cat` as
+   * the node, which does nothing but copy; what a node that answers at once would pay per request.
+   */
+  readonly echoRoundTripMicros: number;
+}
+
+/** Round trips of a tick-sized line through ProcessPump to `cat` and back, after a warm-up. */
+export function measureEchoRoundTrip(trips = 3000): number {
+  const pump = new ProcessPump();
+  const key = pump.spawn('cat', [], '.');
+  const line = JSON.stringify({ type: 'tick', id: 1, ticks: 1, mediaEpoch: 1 });
+  const trip = () => {
+    pump.write(key, line);
+    const got = pump.nextLine(key, 10_000);
+    if (got.kind !== 'line' || got.line !== line) throw new Error(`cat did not echo the line: ${got.kind}`);
+  };
+  try {
+    for (let i = 0; i < 200; i++) trip();
+    const started = performance.now();
+    for (let i = 0; i < trips; i++) trip();
+    return ((performance.now() - started) * 1000) / trips;
+  } finally {
+    pump.killAll();
+  }
 }
 
 export function measureProtocol(runs = 24): ProtocolFigures {
@@ -72,6 +97,7 @@ export function measureProtocol(runs = 24): ProtocolFigures {
       cpuRatio: inCpu === null || protocolCpu === null ? null : inCpu / protocolCpu,
       roundTripsPerStep: lines / viaProtocol.observedSteps,
       processesStarted: spawns,
+      echoRoundTripMicros: measureEchoRoundTrip(),
     };
   } finally {
     target.dispose();

@@ -39,13 +39,13 @@ const PUMP_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const { port, signal, deadlines, watchMs } = workerData;
-const counter = new Int32Array(signal);
+const { port, deadlines, watchMs } = workerData;
 const deadline = new Float64Array(deadlines);
 const children = new Map();
 const scratch = Buffer.alloc(1 << 16);
 const now = () => performance.timeOrigin + performance.now();
-function post(m) { port.postMessage(m); Atomics.add(counter, 0, 1); Atomics.notify(counter, 0); }
+// Posted before its NUL is written, so the harness thread finds it once it has read the NUL.
+function post(m) { port.postMessage(m); }
 // The NULs owed to the harness's read end; its FIFO may be full, so what cannot be written now is
 // written on a later watch.
 function flush(c) {
@@ -173,14 +173,13 @@ export class ProcessPump {
   private nextKey = 1;
 
   constructor() {
-    const signal = new SharedArrayBuffer(4);
     const deadlines = new SharedArrayBuffer(SLOTS * Float64Array.BYTES_PER_ELEMENT);
     this.deadlines = new Float64Array(deadlines);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = new Worker(PUMP_SOURCE, {
       eval: true,
-      workerData: { port: port2, signal, deadlines, watchMs: WATCH_MS },
+      workerData: { port: port2, deadlines, watchMs: WATCH_MS },
       transferList: [port2],
     });
     // Neither the pump nor its children keep the harness alive; children are killed when it exits.
