@@ -360,6 +360,20 @@ describe('cpsync merge refuses results that are not one whole campaign', () => {
       /another campaign \(seed 6, not 5\)/,
     ],
     [
+      // A result without the field (written before it was recorded) ran with the default, 60 s.
+      'shards run with another hang timeout',
+      [result('h1', shard(1, 2)), result('h2', shard(2, 2, { hangTimeout: 5 }))],
+      /another campaign \(hangTimeout 5, not 60\)/,
+    ],
+    [
+      'shards run with and without --check-determinism',
+      [
+        result('c1', shard(1, 2, { checkDeterminism: false })),
+        result('c2', shard(2, 2, { checkDeterminism: true })),
+      ],
+      /another campaign \(checkDeterminism true, not false\)/,
+    ],
+    [
       'a whole campaign, not a shard',
       [result('w', shard(1, 1, { shard: null }))],
       /shard: .*expected string/,

@@ -169,6 +169,32 @@ describe('cpsync check --shard and cpsync merge', () => {
   });
 });
 
+describe('the reproduce line', () => {
+  it('repeats --check-determinism and a hang timeout other than the default, and merge keeps them', async () => {
+    const args = ['--seed', '4', '--runs', '9', '--max-steps', '6', '--no-model', '--workers', '1'];
+    const extra = ['--check-determinism', '--hang-timeout', '7'];
+    const { s } = await check([...args, ...extra]);
+    expect(s).toMatchObject({ checkDeterminism: true, hangTimeout: 7 });
+    expect(s.reproduce).toBe(
+      'cpsync check --target reference --seed 4 --runs 9 --max-steps 6 --no-model --check-determinism --hang-timeout 7',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'cpsync-reproduce-'));
+    const files = [];
+    for (const k of [1, 2]) {
+      const file = join(dir, `${k}.json`);
+      writeFileSync(file, JSON.stringify((await check([...args, ...extra, '--shard', `${k}/2`])).s));
+      files.push(file);
+    }
+    out.mockClear();
+    expect(await main(['merge', ...files, '--json'])).toBe(s.result === 'pass' ? 0 : 4);
+    expect((JSON.parse(printed()) as CheckSummary).reproduce).toBe(s.reproduce);
+    // The defaults are left out: the line is as short as the campaign allows.
+    expect((await check(args)).s.reproduce).toBe(
+      'cpsync check --target reference --seed 4 --runs 9 --max-steps 6 --no-model',
+    );
+  });
+});
+
 describe('cpsync check --time', () => {
   it('runs whole slices until the budget, and its reproduce line names the runs it reached', async () => {
     const { s } = await check([

@@ -11,6 +11,8 @@ import type { PoolOutcome, Shard } from './campaign_pool.ts';
 
 export const CHECK_RESULT_FORMAT = 'cpsync-check-result/1';
 export const DEFAULT_MAX_STEPS = 60;
+/** Seconds without a finished schedule (or an answer from a node) before a target counts as hung. */
+export const DEFAULT_HANG_TIMEOUT = 60;
 
 /** The options that decide which runs a campaign has (its `reproduce:` line repeats them). */
 export interface CampaignIdentity {
@@ -19,6 +21,10 @@ export interface CampaignIdentity {
   readonly maxSteps: number;
   readonly swarm: boolean;
   readonly model: boolean;
+  /** `--check-determinism`: every schedule is run twice and the transcripts compared. */
+  readonly checkDeterminism: boolean;
+  /** `--hang-timeout`, in seconds: how slow a target may be before it counts as hung. */
+  readonly hangTimeout: number;
 }
 
 export interface CheckSummary extends CampaignIdentity {
@@ -93,6 +99,8 @@ export function reproduceLine(c: CampaignIdentity, runs: number, shard: string |
   if (c.maxSteps !== DEFAULT_MAX_STEPS) words.push('--max-steps', String(c.maxSteps));
   if (c.swarm) words.push('--swarm');
   if (!c.model) words.push('--no-model');
+  if (c.checkDeterminism) words.push('--check-determinism');
+  if (c.hangTimeout !== DEFAULT_HANG_TIMEOUT) words.push('--hang-timeout', String(c.hangTimeout));
   if (shard !== null) words.push('--shard', shard);
   return words.map(shellWord).join(' ');
 }

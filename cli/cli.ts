@@ -25,7 +25,14 @@ import {
   TargetHang,
   WHOLE,
 } from './campaign_pool.ts';
-import { checkSummary, exitCodeOf, goalsFor, printSummary } from './campaign_summary.ts';
+import {
+  checkSummary,
+  DEFAULT_HANG_TIMEOUT,
+  DEFAULT_MAX_STEPS,
+  exitCodeOf,
+  goalsFor,
+  printSummary,
+} from './campaign_summary.ts';
 import { checkOutDir, saveCounterexample } from './counterexample_file.ts';
 import { parseCounterexample } from './counterexample_schema.ts';
 import { type CrashPointsCommandOptions, crashPointsCommand } from './crash_points_command.ts';
@@ -112,7 +119,15 @@ async function check(o: CheckOptions): Promise<number> {
       : null;
   bar?.start(Number.isFinite(mine) ? mine : 0, 0, { steps: 0 });
   // On a pool of threads, watched: a target that hangs ends the campaign with one line instead of hanging it.
-  const identity = { target: o.target, seed, maxSteps: o.maxSteps, swarm: o.swarm, model: o.model };
+  const identity = {
+    target: o.target,
+    seed,
+    maxSteps: o.maxSteps,
+    swarm: o.swarm,
+    model: o.model,
+    checkDeterminism: o.checkDeterminism,
+    hangTimeout: o.hangTimeout,
+  };
   const coverage = o.html !== undefined; // what the campaign visited, for its HTML report
   const plan = {
     runs,
@@ -128,7 +143,16 @@ async function check(o: CheckOptions): Promise<number> {
   // A node that stops answering is named by the process target itself, before the pool's watchdog fires.
   if (isProcess) plan.hangMs = 3 * plan.hangMs + 10_000;
   const outcome = await runCampaignPool(
-    { ...identity, coverage, version: VERSION, ...processJob },
+    {
+      target: o.target,
+      seed,
+      maxSteps: o.maxSteps,
+      swarm: o.swarm,
+      model: o.model,
+      coverage,
+      version: VERSION,
+      ...processJob,
+    },
     plan,
     (n, steps) => bar?.update(n, { steps }),
   ).finally(() => bar?.stop());
@@ -303,7 +327,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       'the campaign seed (default: drawn and printed)',
       integer('--seed', 0, MAX_CAMPAIGN_SEED),
     )
-    .option('--max-steps <n>', 'actions per schedule at most', integer('--max-steps', 1, 10_000), 60)
+    .option(
+      '--max-steps <n>',
+      'actions per schedule at most',
+      integer('--max-steps', 1, 10_000),
+      DEFAULT_MAX_STEPS,
+    )
     .option('--swarm', 'draw a mix of action kinds per schedule (swarm testing)', false)
     .option('--no-model', 'do not step the statechart model in lockstep')
     .option('--out <dir>', 'where counterexamples are written', 'reports/counterexamples')
@@ -311,7 +340,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       '--hang-timeout <s>',
       'seconds without a finished schedule before the target counts as hung',
       integer('--hang-timeout', 1, 24 * 3600),
-      60,
+      DEFAULT_HANG_TIMEOUT,
     )
     .option('--json', 'print one JSON object', false)
     .option('--html <file>', 'also write an HTML report of the campaign')

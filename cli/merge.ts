@@ -10,6 +10,7 @@ import {
   CHECK_RESULT_FORMAT,
   type CheckSummary,
   coverageInOrder,
+  DEFAULT_HANG_TIMEOUT,
   goalsFor,
   reproduceLine,
   resultOf,
@@ -29,6 +30,9 @@ const shardResult = z.looseObject({
   maxSteps: count,
   swarm: z.boolean(),
   model: z.boolean(),
+  // Results written before these were recorded ran with the defaults.
+  checkDeterminism: z.boolean().default(false),
+  hangTimeout: z.int().min(1).default(DEFAULT_HANG_TIMEOUT),
   runsOption: nullable(count),
   timeSeconds: nullable(count),
   shard: z.string().regex(/^\d+\/\d+$/, 'expected k/K: merge combines the results of check --shard k/K'),
@@ -73,7 +77,17 @@ function readResult(file: string): ShardResult {
 }
 
 /** The fields every shard of one campaign shares, and what the first file says of them. */
-const SAME = ['target', 'expected', 'seed', 'maxSteps', 'swarm', 'model', 'runsOption'] as const;
+const SAME = [
+  'target',
+  'expected',
+  'seed',
+  'maxSteps',
+  'swarm',
+  'model',
+  'checkDeterminism',
+  'hangTimeout',
+  'runsOption',
+] as const;
 
 export interface Merged {
   readonly summary: CheckSummary;
@@ -137,7 +151,15 @@ function combine(
   const seconds = Math.max(1e-3, ...rs.map((r) => r.seconds));
   const runs = sum((r) => r.runs);
   const observedSteps = sum((r) => r.observedSteps);
-  const identity = { target: c.target, seed: c.seed, maxSteps: c.maxSteps, swarm: c.swarm, model: c.model };
+  const identity = {
+    target: c.target,
+    seed: c.seed,
+    maxSteps: c.maxSteps,
+    swarm: c.swarm,
+    model: c.model,
+    checkDeterminism: c.checkDeterminism,
+    hangTimeout: c.hangTimeout,
+  };
   const reproduce =
     c.runsOption !== null
       ? reproduceLine(identity, c.runsOption, null)
