@@ -23,6 +23,17 @@ describe('identify', () => {
       }
   });
 
+  it('still names every block once its cache of expected blocks has been cleared, and a zero block of any size', () => {
+    for (let writeId = 1; writeId <= 5000; writeId++)
+      expect(writeIdOf(writeData(writeId, writeId % 7, 64))).toBe(writeId);
+    expect(writeIdOf(writeData(1, 1, 64))).toBe(1);
+    for (const bytes of [12, 13, 100, 4096])
+      expect(identify(new Uint8Array(bytes))).toEqual({ kind: 'zero' });
+    const late = new Uint8Array(4096);
+    late[4095] = 1;
+    expect(identify(late)).toEqual({ kind: 'garbage' });
+  });
+
   it('reads a block at any byte offset of its buffer', () => {
     const buffer = new Uint8Array(512 + 3);
     buffer.set(writeData(9, 4, 512), 3);
@@ -41,7 +52,7 @@ describe('identify', () => {
     torn.set(writeData(4, 2, 512).subarray(256), 256);
     expect(identify(torn)).toEqual({ kind: 'garbage' });
     // The pattern depends on the byte's place alone, so the first half is that write at half the size:
-    // the cached checksums are per size.
+    // the cached blocks are per size.
     expect(identify(block.subarray(0, 256))).toEqual({ kind: 'write', writeId: 3, lba: 2 });
     expect(identify(torn.subarray(0, 256))).toEqual({ kind: 'write', writeId: 3, lba: 2 });
     const forged = writeData(3, 3, 512);

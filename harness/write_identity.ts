@@ -2,33 +2,33 @@
 // write's identity and LBA, so the model can reason about write identities instead of 4 KiB buffers
 // and any block read back from any target maps to exactly one write (or to "never written").
 
-import { checksum } from './media/checksum.ts';
+import { Buffer } from 'node:buffer';
 
 const MAGIC = 0x57524954; // 'WRIT'
 
 /**
- * Checksums of the blocks writeData makes, by write id, lba and size: identifying a block read back is
- * then one word pass. Any single changed word changes the checksum (each step of harness/media/checksum.ts is a
- * bijection of the word), so a block one word off never passes for a whole write; a torn or mixed block
- * passes only by a 32-bit collision (about 2^-32 per block read). Bounded: cleared past the limit.
+ * The blocks writeData makes, by write id, lba and size: identifying a block read back is then one
+ * native byte comparison (Buffer.compare, a memcmp) against the block its header names, exact, with
+ * no checksum collision to allow for. Bounded: cleared past the limit (at most 2048 blocks per size,
+ * 16 MiB at 8 KiB), far more than one schedule writes, so a world's blocks are made once.
  */
-const expectedSums = new Map<number, Map<number | string, number>>();
-const EXPECTED_SUMS_MAX = 1 << 16;
+const expectedBlocks = new Map<number, Map<number | string, Uint8Array>>();
+const EXPECTED_BLOCKS_MAX = 1 << 11;
 
-/** The checksum writeData's block of (writeId, lba, bytes) has, from the cache. */
-function expectedSum(writeId: number, lba: number, bytes: number): number {
-  let sums = expectedSums.get(bytes);
-  if (sums === undefined) {
-    sums = new Map();
-    expectedSums.set(bytes, sums);
+/** The block writeData makes for (writeId, lba, bytes), from the cache. */
+function expectedBlock(writeId: number, lba: number, bytes: number): Uint8Array {
+  let blocks = expectedBlocks.get(bytes);
+  if (blocks === undefined) {
+    blocks = new Map();
+    expectedBlocks.set(bytes, blocks);
   }
   // One number while writeId (32 bits) and lba fit in 53 bits, as every block a schedule writes does.
   const key = lba < 0x200000 ? writeId * 0x200000 + lba : `${writeId}:${lba}`;
-  let expected = sums.get(key);
+  let expected = blocks.get(key);
   if (expected === undefined) {
-    if (sums.size >= EXPECTED_SUMS_MAX) sums.clear();
-    expected = checksum(writeData(writeId, lba, bytes));
-    sums.set(key, expected);
+    if (blocks.size >= EXPECTED_BLOCKS_MAX) blocks.clear();
+    expected = writeData(writeId, lba, bytes);
+    blocks.set(key, expected);
   }
   return expected;
 }
@@ -62,7 +62,7 @@ export function identify(block: Uint8Array): BlockIdentity {
   const writeId = word(block, 4);
   const lba = word(block, 8);
   // The whole block must be exactly what writeData made: a torn or mixed block is garbage.
-  return checksum(block) === expectedSum(writeId, lba, block.length)
+  return Buffer.compare(block, expectedBlock(writeId, lba, block.length)) === 0
     ? { kind: 'write', writeId, lba }
     : GARBAGE;
 }
@@ -75,17 +75,17 @@ function word(block: Uint8Array, at: number): number {
 const ZERO: BlockIdentity = { kind: 'zero' };
 const GARBAGE: BlockIdentity = { kind: 'garbage' };
 
+/** All zeros, compared natively against a zero block of its size (most of an image is never written). */
 function isZero(block: Uint8Array): boolean {
-  const words = block.length >>> 2;
-  if ((block.byteOffset & 3) === 0) {
-    const w = new Uint32Array(block.buffer, block.byteOffset, words);
-    for (let i = 0; i < words; i++) if (w[i] !== 0) return false;
-  } else {
-    for (let i = 0; i < words << 2; i++) if (block[i] !== 0) return false;
+  let zeros = zeroBlocks.get(block.length);
+  if (zeros === undefined) {
+    zeros = new Uint8Array(block.length);
+    zeroBlocks.set(block.length, zeros);
   }
-  for (let i = words << 2; i < block.length; i++) if (block[i] !== 0) return false;
-  return true;
+  return Buffer.compare(block, zeros) === 0;
 }
+
+const zeroBlocks = new Map<number, Uint8Array>();
 
 /** The write identity a block holds at an LBA: 0 for never written, -1 for anything not a whole write. */
 export function writeIdOf(block: Uint8Array): number {
