@@ -1,6 +1,7 @@
 // Compares a source's primary with its mirror through the conformance-target interface only:
 // block for block over the VBNs either committed image uses, and by LBA over the whole volume.
 
+import { Buffer } from 'node:buffer';
 import type { NodeId, TargetInstance } from './target.ts';
 import { writeIdOf } from './write_identity.ts';
 
@@ -76,10 +77,9 @@ export function isEqual(d: MirrorDifference): boolean {
   return d.vbns.length === 0 && d.lbas.length === 0;
 }
 
+/** Equal bytes: a native comparison (a memcmp), several times a JS loop's speed over a 4 KiB block. */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
 /**

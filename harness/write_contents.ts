@@ -10,6 +10,7 @@
 
 import { checksum } from './media/checksum.ts';
 import { assert } from './media/errors.ts';
+import { sameBytes } from './mirror_compare.ts';
 import type { NodeId } from './target.ts';
 import { identify, writeData } from './write_identity.ts';
 
@@ -183,9 +184,3 @@ function sharing(
 
 const memberKey = (source: NodeId, lba: number, cls: number): string => `${source}|${lba}|${cls}`;
 const siteKey = (source: NodeId, cls: number): string => `${source}|${cls}`;
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
