@@ -269,8 +269,16 @@ export class History {
 
   readImage(id: NodeId, side: 'primary' | 'mirror'): Image {
     // Content classes (write_contents.ts): fresh data names its write; repeated data its first write.
-    return readCommittedImage(this.instance, id, side, this.lbas(id)).map((b) =>
-      this.world.contents.classOf(b),
-    );
+    // One class per block object: a target may give one block for several LBAs (its zero block), and
+    // no target code runs while the image is classified, so the same object holds the same bytes.
+    const classes = new Map<Uint8Array, number>();
+    return readCommittedImage(this.instance, id, side, this.lbas(id)).map((b) => {
+      let cls = classes.get(b);
+      if (cls === undefined) {
+        cls = this.world.contents.classOf(b);
+        classes.set(b, cls);
+      }
+      return cls;
+    });
   }
 }

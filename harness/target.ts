@@ -337,6 +337,8 @@ export interface TargetInstance {
    * Optional: a whole committed image by LBA (index = LBA), exactly what `readPrimaryCommitted` or
    * `readMirrorCommitted` gives for LBA 0, 1, ... in that order. The harness reads whole images at CP
    * boundaries and at the end of a run; a process target answers in one round trip, not one per LBA.
+   * The harness only reads the blocks it is given, so one block may stand for several LBAs (a single
+   * zero block for every unwritten LBA, say).
    */
   readCommittedImage?(source: NodeId, side: 'primary' | 'mirror'): Uint8Array[];
   /** The VBNs the committed image uses, on either side, for block-for-block comparison. */

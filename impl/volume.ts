@@ -225,17 +225,26 @@ export class Volume {
   }
 
   /**
-   * `readCommitted` of every LBA in order, in one allocation: the blocks are views of one buffer, so an
-   * image of mostly unwritten LBAs costs one zeroed buffer and a RAID read per mapped LBA.
+   * `readCommitted` of every LBA in order, in two allocations: the mapped LBAs' blocks are views of
+   * one buffer, and every unmapped LBA is the same zero block (the harness only reads what it is
+   * given, harness/target.ts), so an image of mostly unwritten LBAs costs a RAID read per mapped LBA.
    */
   readCommittedImage(): Uint8Array[] {
     const bytes = this.blockBytes;
-    const buffer = new ArrayBuffer(this.lbaCount * bytes);
+    let mapped = 0;
+    for (let lba = 0; lba < this.lbaCount; lba++) if (this.map[lba] !== 0) mapped++;
+    const buffer = new ArrayBuffer((mapped + 1) * bytes);
+    const zero = new Uint8Array(buffer, mapped * bytes, bytes);
     const image = new Array<Uint8Array>(this.lbaCount);
+    let next = 0;
     for (let lba = 0; lba < this.lbaCount; lba++) {
-      const block = new Uint8Array(buffer, lba * bytes, bytes);
       const vbn = this.map[lba]!;
-      if (vbn !== 0) this.raid.readInto(vbn, block);
+      if (vbn === 0) {
+        image[lba] = zero;
+        continue;
+      }
+      const block = new Uint8Array(buffer, next++ * bytes, bytes);
+      this.raid.readInto(vbn, block);
       image[lba] = block;
     }
     return image;
