@@ -15,7 +15,7 @@ interface Figures {
   cp: ReturnType<typeof measureCp>;
   model: ReturnType<typeof measureModel>;
   harness: ReturnType<typeof measureThroughput>[];
-  protocol: ReturnType<typeof measureProtocol>;
+  protocol: Awaited<ReturnType<typeof measureProtocol>>;
   checking: ReturnType<typeof measureCheckingCost>;
   canaries: ReturnType<typeof measureCanaries>;
   coverage: ReturnType<typeof measureFaultCoverage>;
@@ -28,7 +28,7 @@ async function run(): Promise<Figures> {
     cp: measureCp(),
     model: measureModel(),
     harness: [measureThroughput(false), measureThroughput(true)],
-    protocol: measureProtocol(),
+    protocol: await measureProtocol(),
     checking: measureCheckingCost(),
     canaries: measureCanaries(),
     coverage: measureFaultCoverage(),

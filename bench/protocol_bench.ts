@@ -35,7 +35,7 @@ export interface ProtocolFigures {
 }
 
 /** Round trips of a tick-sized line through ProcessPump to `cat` and back, after a warm-up. */
-export function measureEchoRoundTrip(trips = 3000): number {
+export async function measureEchoRoundTrip(trips = 3000): Promise<number> {
   const pump = new ProcessPump();
   const key = pump.spawn('cat', [], '.');
   const line = JSON.stringify({ type: 'tick', id: 1, ticks: 1, mediaEpoch: 1 });
@@ -50,11 +50,11 @@ export function measureEchoRoundTrip(trips = 3000): number {
     for (let i = 0; i < trips; i++) trip();
     return ((performance.now() - started) * 1000) / trips;
   } finally {
-    pump.killAll();
+    await pump.close();
   }
 }
 
-export function measureProtocol(runs = 24): ProtocolFigures {
+export async function measureProtocol(runs = 24): Promise<ProtocolFigures> {
   const options = { runs, seed: 99, maxSteps: 60, swarm: true, version: 'bench', checkers: modelCheckers };
   let cpu = cpuSeconds();
   let started = performance.now();
@@ -97,7 +97,7 @@ export function measureProtocol(runs = 24): ProtocolFigures {
       cpuRatio: inCpu === null || protocolCpu === null ? null : inCpu / protocolCpu,
       roundTripsPerStep: lines / viaProtocol.observedSteps,
       processesStarted: spawns,
-      echoRoundTripMicros: measureEchoRoundTrip(),
+      echoRoundTripMicros: await measureEchoRoundTrip(),
     };
   } finally {
     target.dispose();

@@ -104,6 +104,24 @@ describe('ProcessPump', () => {
       pump.kill(k); // Killed as a crash kills, while the pump may still see it exit.
     }
   });
+
+  it('close kills every child and stops the watching thread; a closed pump starts nothing', async () => {
+    const own = new ProcessPump();
+    const k = own.spawn('cat', [], '.');
+    own.write(k, 'before');
+    expect(own.nextLine(k, 10_000)).toEqual({ kind: 'line', line: 'before' });
+    const waiting = own.spawn('sh', ['-c', 'sleep 100'], '.');
+    await own.close();
+    expect(own.nextLine(k, 1_000)).toEqual({ kind: 'closed', code: null, signal: 'SIGKILL' });
+    expect(own.nextLine(waiting, 1_000).kind).toBe('closed');
+    expect(() => own.spawn('cat', [], '.')).toThrow(/closed/);
+    await own.close(); // Twice is harmless.
+    // The harness's own pump is untouched.
+    const other = pump.spawn('cat', [], '.');
+    pump.write(other, 'after');
+    expect(pump.nextLine(other, 10_000)).toEqual({ kind: 'line', line: 'after' });
+    pump.kill(other);
+  });
 });
 
 describe('splitCommand', () => {

@@ -171,6 +171,8 @@ export class ProcessPump {
   private readonly freeSlots: number[] = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
   private readonly chunk = Buffer.alloc(1 << 18);
   private nextKey = 1;
+  private closed = false;
+  private readonly onExit = (): void => this.killAll();
 
   constructor() {
     const deadlines = new SharedArrayBuffer(SLOTS * Float64Array.BYTES_PER_ELEMENT);
@@ -184,11 +186,28 @@ export class ProcessPump {
     });
     // Neither the pump nor its children keep the harness alive; children are killed when it exits.
     this.worker.unref();
-    process.once('exit', () => this.killAll());
+    process.once('exit', this.onExit);
+  }
+
+  /**
+   * Kills every child and stops the watching thread, then closes the descriptors it still held: for
+   * a pump made for a while (a benchmark), not the harness's own, which lasts as long as the process.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.killAll();
+    process.removeListener('exit', this.onExit);
+    await this.worker.terminate();
+    // The watching thread is gone: nothing else can use these numbers now.
+    for (const fds of this.releasing.values()) for (const fd of fds) closeSync(fd);
+    this.releasing.clear();
+    this.port.close();
   }
 
   /** Starts `command args` in `cwd`; its lines are then read with `nextLine`. */
   spawn(command: string, args: readonly string[], cwd: string): number {
+    if (this.closed) throw new Error('this ProcessPump is closed');
     const key = this.nextKey++;
     const slot = this.freeSlots.pop();
     if (slot === undefined) throw new RangeError(`more than ${SLOTS} node processes at once`);
