@@ -19,6 +19,7 @@ const EXPECTED_BLOCKS_MAX = 1 << 11;
 function expectedBlock(writeId: number, lba: number, bytes: number): Uint8Array {
   let blocks = expectedBlocks.get(bytes);
   if (blocks === undefined) {
+    if (expectedBlocks.size >= 8) expectedBlocks.clear();
     blocks = new Map();
     expectedBlocks.set(bytes, blocks);
   }
@@ -79,6 +80,8 @@ const GARBAGE: BlockIdentity = { kind: 'garbage' };
 function isZero(block: Uint8Array): boolean {
   let zeros = zeroBlocks.get(block.length);
   if (zeros === undefined) {
+    // A handful of block sizes in a run; a target giving blocks of every length must not grow this.
+    if (zeroBlocks.size >= 8) zeroBlocks.clear();
     zeros = new Uint8Array(block.length);
     zeroBlocks.set(block.length, zeros);
   }
