@@ -4,6 +4,9 @@
 // the times compare like with like; they include starting the threads. Each row also gives the CPU
 // time the process used (all its threads), which says how many cores the row kept busy: one worker
 // already keeps more than one core busy with the engine's collector and compiler threads beside it.
+// Every thread compiles the harness and the target afresh, and that warm-up is most of a short
+// campaign's extra CPU time, so the campaign is long enough (1,500 runs) for the rows to show the
+// steady state more than the warm-up.
 
 import { availableParallelism } from 'node:os';
 import { runCampaignPool, WHOLE } from '../cli/campaign_pool.ts';
@@ -27,7 +30,7 @@ export interface ScalingRow {
   readonly observedSteps: number;
 }
 
-export async function measureScaling(runs = 600): Promise<ScalingRow[]> {
+export async function measureScaling(runs = 1500): Promise<ScalingRow[]> {
   const cores = availableParallelism();
   const counts: [string, number][] = [
     ['1', 1],
